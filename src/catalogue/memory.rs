@@ -1,0 +1,213 @@
+//! The in-memory twin of the SQL catalogues: same behaviour, no database.
+//! Used by tests and benchmarks so that they measure tessera, not a driver.
+
+use super::{
+    Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, Result, TileQuery, TileRecord,
+    TimeSel, Variable, check_same_variable,
+};
+use crate::model::{DatasetName, Timestamp};
+use async_trait::async_trait;
+use chrono::Utc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+type TileKey = (i64, i64, Option<i64>, u32, u32); // dataset, variable, t, ty, tx
+
+#[derive(Default)]
+struct State {
+    next_id: i64,
+    datasets: BTreeMap<String, Dataset>,
+    variables: Vec<Variable>,
+    slices: BTreeSet<(i64, i64)>,
+    variable_times: BTreeSet<(i64, Option<i64>)>,
+    tiles: BTreeMap<TileKey, TileRecord>,
+}
+
+impl State {
+    fn id(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+/// A catalogue held in a mutex.
+#[derive(Default)]
+pub struct MemoryCatalogue {
+    state: Mutex<State>,
+}
+
+impl MemoryCatalogue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave half a batch behind
+        // (batches are applied to a copy), so a poisoned lock is still sound.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl Catalogue for MemoryCatalogue {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<i64> {
+        Ok(1)
+    }
+
+    async fn dataset(&self, name: &DatasetName) -> Result<Option<Dataset>> {
+        Ok(self.lock().datasets.get(name.as_str()).cloned())
+    }
+
+    async fn datasets(&self) -> Result<Vec<Dataset>> {
+        Ok(self.lock().datasets.values().cloned().collect())
+    }
+
+    async fn variables(&self, dataset_id: i64) -> Result<Vec<Variable>> {
+        Ok(self.lock().variables.iter().filter(|v| v.dataset_id == dataset_id).cloned().collect())
+    }
+
+    async fn time_slices(&self, dataset_id: i64) -> Result<Vec<Timestamp>> {
+        let s = self.lock();
+        Ok(s.slices.range((dataset_id, i64::MIN)..=(dataset_id, i64::MAX)).map(|&(_, t)| Timestamp(t)).collect())
+    }
+
+    async fn ingested_times(&self, variable_id: i64) -> Result<Vec<Option<Timestamp>>> {
+        let s = self.lock();
+        Ok(s.variable_times.iter().filter(|(v, _)| *v == variable_id).map(|(_, t)| t.map(Timestamp)).collect())
+    }
+
+    async fn tiles(&self, q: &TileQuery) -> Result<Vec<TileRecord>> {
+        let s = self.lock();
+        let mut out: Vec<TileRecord> = s
+            .tiles
+            .range((q.dataset_id, q.variable_id, None, 0, 0)..=(q.dataset_id, q.variable_id, Some(i64::MAX), u32::MAX, u32::MAX))
+            .filter(|((_, _, t, ty, tx), _)| {
+                let time_ok = match q.time {
+                    TimeSel::Static => t.is_none(),
+                    TimeSel::Between(a, b) => t.is_some_and(|t| t >= a.0 && t <= b.0),
+                };
+                time_ok && q.ty.contains(ty) && q.tx.contains(tx)
+            })
+            .map(|(_, r)| r.clone())
+            .collect();
+        out.sort_by(super::tile_order);
+        Ok(out)
+    }
+
+    async fn tiles_at(&self, dataset_id: i64, time: Option<Timestamp>) -> Result<Vec<TileRecord>> {
+        let s = self.lock();
+        Ok(s.tiles
+            .iter()
+            .filter(|((d, _, t, _, _), _)| *d == dataset_id && *t == time.map(|t| t.0))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn commit_ingest(&self, batch: &IngestBatch) -> Result<Dataset> {
+        let mut guard = self.lock();
+        // Work on a copy and swap it in at the end: all or nothing.
+        let mut s = State {
+            next_id: guard.next_id,
+            datasets: guard.datasets.clone(),
+            variables: guard.variables.clone(),
+            slices: guard.slices.clone(),
+            variable_times: guard.variable_times.clone(),
+            tiles: guard.tiles.clone(),
+        };
+        let def = &batch.dataset;
+        let now = Utc::now();
+        let dataset_id = match s.datasets.get(def.name.as_str()) {
+            Some(d) => {
+                if let Some(diff) = d.def.grid.difference(&def.grid) {
+                    return Err(CatalogueError::Conflict(format!("grid of dataset {} differs: {diff}", def.name)));
+                }
+                d.id
+            }
+            None => {
+                def.grid.geometry().map_err(|e| CatalogueError::Conflict(format!("dataset {}: {e}", def.name)))?;
+                let id = s.id();
+                s.datasets.insert(
+                    def.name.as_str().to_string(),
+                    Dataset { id, def: def.clone(), stats: DatasetStats::default(), version: 1, created_at: now, updated_at: now },
+                );
+                id
+            }
+        };
+        for v in &batch.variables {
+            if let Some(stored) = s.variables.iter().find(|x| x.dataset_id == dataset_id && x.def.name == v.name) {
+                check_same_variable(&def.name, &stored.def, v)?;
+                continue;
+            }
+            let id = s.id();
+            s.variables.push(Variable { id, dataset_id, def: v.clone() });
+        }
+        let var_id = |s: &State, name: &str| {
+            s.variables
+                .iter()
+                .find(|x| x.dataset_id == dataset_id && x.def.name == name)
+                .map(|x| x.id)
+                .ok_or_else(|| CatalogueError::Conflict(format!("variable {name} is not part of the batch or the dataset")))
+        };
+        for (name, t) in &batch.slices {
+            let vid = var_id(&s, name)?;
+            if !s.variable_times.insert((vid, t.map(|t| t.0))) {
+                return Err(CatalogueError::Conflict(format!(
+                    "{name} at {} is already in dataset {}",
+                    t.map_or("static".to_string(), |t| t.iso()),
+                    def.name
+                )));
+            }
+            if let Some(t) = t {
+                s.slices.insert((dataset_id, t.0));
+            }
+        }
+        let mut bytes = 0;
+        for tile in &batch.tiles {
+            let vid = var_id(&s, &tile.variable)?;
+            let key = (dataset_id, vid, tile.time.map(|t| t.0), tile.ty, tile.tx);
+            if s.tiles.contains_key(&key) {
+                return Err(CatalogueError::Conflict(format!("tile {} is already catalogued", tile.path)));
+            }
+            bytes += tile.bytes;
+            s.tiles.insert(
+                key,
+                TileRecord {
+                    variable_id: vid,
+                    time: tile.time,
+                    tx: tile.tx,
+                    ty: tile.ty,
+                    path: tile.path.clone(),
+                    bytes: tile.bytes,
+                    checksum: tile.checksum.clone(),
+                },
+            );
+        }
+        let times: Vec<i64> = s.slices.range((dataset_id, i64::MIN)..=(dataset_id, i64::MAX)).map(|&(_, t)| t).collect();
+        let d = s.datasets.get_mut(def.name.as_str()).expect("inserted above");
+        d.stats.slice_count = times.len() as u64;
+        d.stats.t_min = times.first().copied().map(Timestamp);
+        d.stats.t_max = times.last().copied().map(Timestamp);
+        d.stats.tile_count += batch.tiles.len() as u64;
+        d.stats.bytes += bytes;
+        d.version += 1;
+        d.updated_at = now;
+        let result = d.clone();
+        *guard = s;
+        Ok(result)
+    }
+
+    async fn delete_dataset(&self, name: &DatasetName) -> Result<bool> {
+        let mut s = self.lock();
+        let Some(d) = s.datasets.remove(name.as_str()) else { return Ok(false) };
+        let vars: BTreeSet<i64> = s.variables.iter().filter(|v| v.dataset_id == d.id).map(|v| v.id).collect();
+        s.variables.retain(|v| v.dataset_id != d.id);
+        s.slices.retain(|(ds, _)| *ds != d.id);
+        s.variable_times.retain(|(v, _)| !vars.contains(v));
+        s.tiles.retain(|(ds, ..), _| *ds != d.id);
+        Ok(true)
+    }
+}

@@ -1,0 +1,547 @@
+//! The SQL adapters: SQLite (embedded default) and PostgreSQL.
+//!
+//! Both engines accept `$1..$N` placeholders, `RETURNING`, partial indexes
+//! and `ON CONFLICT DO NOTHING`, so the two adapters share their SQL text: a
+//! macro stamps out one implementation per engine with native pool types
+//! (the `Any` driver cannot carry timestamps). The schemas differ only in
+//! column types and live in `migrations/sqlite` and `migrations/postgres`.
+
+use super::{
+    Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, Result, TileQuery, TileRecord,
+    TimeSel, Variable,
+};
+use crate::model::{DataType, DatasetDef, DatasetName, Timestamp, VariableDef};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a pooled connection before the catalogue
+/// counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Converts driver errors at the seam.
+fn map_err(e: sqlx::Error) -> CatalogueError {
+    use sqlx::Error as E;
+    match &e {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::Protocol(_) | E::WorkerCrashed => {
+            CatalogueError::Unavailable(e.to_string())
+        }
+        E::Database(d) if d.is_unique_violation() => CatalogueError::Conflict(d.message().to_string()),
+        E::Database(d) => {
+            // PostgreSQL class 08 (connection), 57P (shutdown), 53 (resources).
+            let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+                CatalogueError::Unavailable(d.message().to_string())
+            } else {
+                CatalogueError::Other(d.message().to_string())
+            }
+        }
+        E::ColumnDecode { .. } | E::Decode(_) | E::TypeNotFound { .. } | E::ColumnNotFound(_) => {
+            CatalogueError::Corrupt(e.to_string())
+        }
+        E::Configuration(_) => CatalogueError::Config(e.to_string()),
+        E::Migrate(m) => CatalogueError::Other(format!("migration failed: {m}")),
+        _ => CatalogueError::Other(e.to_string()),
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> CatalogueError {
+    CatalogueError::Corrupt(format!("{what}: {e}"))
+}
+
+#[derive(sqlx::FromRow)]
+struct DatasetRow {
+    id: i64,
+    definition: String,
+    slice_count: i64,
+    t_min: Option<i64>,
+    t_max: Option<i64>,
+    tile_count: i64,
+    bytes: i64,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl DatasetRow {
+    fn into_dataset(self) -> Result<Dataset> {
+        let def: DatasetDef = serde_json::from_str(&self.definition).map_err(|e| corrupt("dataset definition", e))?;
+        Ok(Dataset {
+            id: self.id,
+            def,
+            stats: DatasetStats {
+                slice_count: self.slice_count as u64,
+                t_min: self.t_min.map(Timestamp),
+                t_max: self.t_max.map(Timestamp),
+                tile_count: self.tile_count as u64,
+                bytes: self.bytes as u64,
+            },
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct VariableRow {
+    id: i64,
+    dataset_id: i64,
+    name: String,
+    dtype: String,
+    has_time: bool,
+    has_level: bool,
+    attrs: String,
+}
+
+impl VariableRow {
+    fn into_variable(self) -> Result<Variable> {
+        let dtype = DataType::parse(&self.dtype).ok_or_else(|| corrupt("variable type", &self.dtype))?;
+        let attrs = serde_json::from_str(&self.attrs).map_err(|e| corrupt("variable attributes", e))?;
+        Ok(Variable {
+            id: self.id,
+            dataset_id: self.dataset_id,
+            def: VariableDef { name: self.name, dtype, has_time: self.has_time, has_level: self.has_level, attrs },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TileRow {
+    variable_id: i64,
+    t: Option<i64>,
+    tx: i32,
+    ty: i32,
+    path: String,
+    bytes: i64,
+    checksum: String,
+}
+
+impl From<TileRow> for TileRecord {
+    fn from(r: TileRow) -> Self {
+        TileRecord {
+            variable_id: r.variable_id,
+            time: r.t.map(Timestamp),
+            tx: r.tx as u32,
+            ty: r.ty as u32,
+            path: r.path,
+            bytes: r.bytes as u64,
+            checksum: r.checksum,
+        }
+    }
+}
+
+// Column lists as macros, so that every statement stays a `&'static str`.
+macro_rules! dataset_columns {
+    () => {
+        "id, definition, slice_count, t_min, t_max, tile_count, bytes, version, created_at, updated_at"
+    };
+}
+macro_rules! variable_columns {
+    () => {
+        "id, dataset_id, name, dtype, has_time, has_level, attrs"
+    };
+}
+macro_rules! tile_columns {
+    () => {
+        "variable_id, t, tx, ty, path, bytes, checksum"
+    };
+}
+
+/// Clamps a u32 tile bound into the INTEGER column's range.
+fn col(v: u32) -> i32 {
+    v.min(i32::MAX as u32) as i32
+}
+
+macro_rules! sql_catalogue {
+    ($name:ident, $pool:ty, $backend:literal, $migrator:ident) => {
+        impl $name {
+            /// Applies pending migrations.
+            pub async fn migrate(&self) -> Result<()> {
+                $migrator.run(&self.pool).await.map_err(|e| CatalogueError::Other(format!("migration failed: {e}")))
+            }
+        }
+
+        #[async_trait]
+        impl Catalogue for $name {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn schema_version(&self) -> Result<i64> {
+                let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(v.unwrap_or(0))
+            }
+
+            async fn dataset(&self, name: &DatasetName) -> Result<Option<Dataset>> {
+                let row: Option<DatasetRow> =
+                    sqlx::query_as(concat!("SELECT ", dataset_columns!(), " FROM datasets WHERE name = $1"))
+                        .bind(name.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                row.map(DatasetRow::into_dataset).transpose()
+            }
+
+            async fn datasets(&self) -> Result<Vec<Dataset>> {
+                let rows: Vec<DatasetRow> =
+                    sqlx::query_as(concat!("SELECT ", dataset_columns!(), " FROM datasets ORDER BY name"))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                rows.into_iter().map(DatasetRow::into_dataset).collect()
+            }
+
+            async fn variables(&self, dataset_id: i64) -> Result<Vec<Variable>> {
+                let rows: Vec<VariableRow> =
+                    sqlx::query_as(concat!("SELECT ", variable_columns!(), " FROM variables WHERE dataset_id = $1 ORDER BY id"))
+                        .bind(dataset_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                rows.into_iter().map(VariableRow::into_variable).collect()
+            }
+
+            async fn time_slices(&self, dataset_id: i64) -> Result<Vec<Timestamp>> {
+                let ts: Vec<i64> = sqlx::query_scalar("SELECT t FROM time_slices WHERE dataset_id = $1 ORDER BY t")
+                    .bind(dataset_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(ts.into_iter().map(Timestamp).collect())
+            }
+
+            async fn ingested_times(&self, variable_id: i64) -> Result<Vec<Option<Timestamp>>> {
+                let ts: Vec<Option<i64>> =
+                    sqlx::query_scalar("SELECT t FROM variable_times WHERE variable_id = $1 ORDER BY t")
+                        .bind(variable_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                Ok(ts.into_iter().map(|t| t.map(Timestamp)).collect())
+            }
+
+            async fn tiles(&self, q: &TileQuery) -> Result<Vec<TileRecord>> {
+                if q.tx.is_empty() || q.ty.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows: Vec<TileRow> = match q.time {
+                    TimeSel::Static => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t IS NULL \
+                         AND ty >= $3 AND ty < $4 AND tx >= $5 AND tx < $6 ORDER BY ty, tx"))
+                    .bind(q.dataset_id)
+                    .bind(q.variable_id)
+                    .bind(col(q.ty.start))
+                    .bind(col(q.ty.end))
+                    .bind(col(q.tx.start))
+                    .bind(col(q.tx.end))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?,
+                    TimeSel::Between(from, to) => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 \
+                         AND t >= $3 AND t <= $4 AND ty >= $5 AND ty < $6 AND tx >= $7 AND tx < $8 ORDER BY t, ty, tx"))
+                    .bind(q.dataset_id)
+                    .bind(q.variable_id)
+                    .bind(from.0)
+                    .bind(to.0)
+                    .bind(col(q.ty.start))
+                    .bind(col(q.ty.end))
+                    .bind(col(q.tx.start))
+                    .bind(col(q.tx.end))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?,
+                };
+                Ok(rows.into_iter().map(TileRecord::from).collect())
+            }
+
+            async fn tiles_at(&self, dataset_id: i64, time: Option<Timestamp>) -> Result<Vec<TileRecord>> {
+                let mut out = Vec::new();
+                for v in self.variables(dataset_id).await? {
+                    let rows: Vec<TileRow> = match time {
+                        None => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t IS NULL ORDER BY ty, tx"))
+                        .bind(dataset_id)
+                        .bind(v.id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?,
+                        Some(t) => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t = $3 ORDER BY ty, tx"))
+                        .bind(dataset_id)
+                        .bind(v.id)
+                        .bind(t.0)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?,
+                    };
+                    out.extend(rows.into_iter().map(TileRecord::from));
+                }
+                Ok(out)
+            }
+
+            async fn commit_ingest(&self, batch: &IngestBatch) -> Result<Dataset> {
+                let now = Utc::now();
+                let def = &batch.dataset;
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+
+                let existing: Option<(i64, String)> =
+                    sqlx::query_as("SELECT id, definition FROM datasets WHERE name = $1")
+                        .bind(def.name.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                let dataset_id = match existing {
+                    Some((id, json)) => {
+                        let stored: DatasetDef =
+                            serde_json::from_str(&json).map_err(|e| corrupt("dataset definition", e))?;
+                        if let Some(d) = stored.grid.difference(&def.grid) {
+                            return Err(CatalogueError::Conflict(format!("grid of dataset {} differs: {d}", def.name)));
+                        }
+                        id
+                    }
+                    None => {
+                        let (x0, dx, y0, dy) = def
+                            .grid
+                            .geometry()
+                            .map_err(|e| CatalogueError::Conflict(format!("dataset {}: {e}", def.name)))?;
+                        let json = serde_json::to_string(def).map_err(|e| CatalogueError::Other(e.to_string()))?;
+                        sqlx::query_scalar(
+                            "INSERT INTO datasets (name, title, definition, nx, ny, x0, dx, y0, dy, tile_w, tile_h, \
+                             tile_format, crs_epsg, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id",
+                        )
+                        .bind(def.name.as_str())
+                        .bind(&def.title)
+                        .bind(json)
+                        .bind(def.grid.nx() as i64)
+                        .bind(def.grid.ny() as i64)
+                        .bind(x0)
+                        .bind(dx)
+                        .bind(y0)
+                        .bind(dy)
+                        .bind(def.tile.w as i32)
+                        .bind(def.tile.h as i32)
+                        .bind(def.format.name())
+                        .bind(def.grid.crs.epsg)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                    }
+                };
+
+                let rows: Vec<VariableRow> =
+                    sqlx::query_as(concat!("SELECT ", variable_columns!(), " FROM variables WHERE dataset_id = $1"))
+                        .bind(dataset_id)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                let mut var_ids: HashMap<String, i64> = HashMap::new();
+                let mut stored_vars: HashMap<String, Variable> = HashMap::new();
+                for r in rows {
+                    let v = r.into_variable()?;
+                    var_ids.insert(v.def.name.clone(), v.id);
+                    stored_vars.insert(v.def.name.clone(), v);
+                }
+                for v in &batch.variables {
+                    if let Some(s) = stored_vars.get(&v.name) {
+                        super::check_same_variable(&def.name, &s.def, v)?;
+                        continue;
+                    }
+                    let attrs = serde_json::to_string(&v.attrs).map_err(|e| CatalogueError::Other(e.to_string()))?;
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO variables (dataset_id, name, dtype, has_time, has_level, attrs) \
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    )
+                    .bind(dataset_id)
+                    .bind(&v.name)
+                    .bind(v.dtype.name())
+                    .bind(v.has_time)
+                    .bind(v.has_level)
+                    .bind(attrs)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    var_ids.insert(v.name.clone(), id);
+                }
+                let var_id = |name: &str| {
+                    var_ids.get(name).copied().ok_or_else(|| {
+                        CatalogueError::Conflict(format!("variable {name} is not part of the batch or the dataset"))
+                    })
+                };
+
+                for (name, t) in &batch.slices {
+                    let vid = var_id(name)?;
+                    let count = batch.tiles.iter().filter(|x| &x.variable == name && x.time == *t).count() as i64;
+                    sqlx::query("INSERT INTO variable_times (variable_id, t, tile_count, ingested_at) VALUES ($1, $2, $3, $4)")
+                        .bind(vid)
+                        .bind(t.map(|t| t.0))
+                        .bind(count)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| match map_err(e) {
+                            CatalogueError::Conflict(_) => CatalogueError::Conflict(format!(
+                                "{name} at {} is already in dataset {}",
+                                t.map_or("static".to_string(), |t| t.iso()),
+                                def.name
+                            )),
+                            other => other,
+                        })?;
+                    if let Some(t) = t {
+                        sqlx::query("INSERT INTO time_slices (dataset_id, t) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                            .bind(dataset_id)
+                            .bind(t.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
+                }
+
+                let mut bytes = 0i64;
+                for tile in &batch.tiles {
+                    bytes += tile.bytes as i64;
+                    sqlx::query(
+                        "INSERT INTO tiles (dataset_id, variable_id, t, ty, tx, path, bytes, checksum, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(dataset_id)
+                    .bind(var_id(&tile.variable)?)
+                    .bind(tile.time.map(|t| t.0))
+                    .bind(col(tile.ty))
+                    .bind(col(tile.tx))
+                    .bind(&tile.path)
+                    .bind(tile.bytes as i64)
+                    .bind(&tile.checksum)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+
+                sqlx::query(
+                    "UPDATE datasets SET \
+                     slice_count = (SELECT COUNT(*) FROM time_slices WHERE dataset_id = $1), \
+                     t_min = (SELECT MIN(t) FROM time_slices WHERE dataset_id = $1), \
+                     t_max = (SELECT MAX(t) FROM time_slices WHERE dataset_id = $1), \
+                     tile_count = tile_count + $2, bytes = bytes + $3, version = version + 1, updated_at = $4 \
+                     WHERE id = $1",
+                )
+                .bind(dataset_id)
+                .bind(batch.tiles.len() as i64)
+                .bind(bytes)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+
+                let row: DatasetRow = sqlx::query_as(concat!("SELECT ", dataset_columns!(), " FROM datasets WHERE id = $1"))
+                    .bind(dataset_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                row.into_dataset()
+            }
+
+            async fn delete_dataset(&self, name: &DatasetName) -> Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let id: Option<i64> = sqlx::query_scalar("SELECT id FROM datasets WHERE name = $1")
+                    .bind(name.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let Some(id) = id else { return Ok(false) };
+                // Children first, so neither engine walks cascades row by row.
+                for sql in [
+                    "DELETE FROM tiles WHERE dataset_id = $1",
+                    "DELETE FROM variable_times WHERE variable_id IN (SELECT id FROM variables WHERE dataset_id = $1)",
+                    "DELETE FROM time_slices WHERE dataset_id = $1",
+                    "DELETE FROM variables WHERE dataset_id = $1",
+                    "DELETE FROM datasets WHERE id = $1",
+                ] {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+        }
+    };
+}
+
+/// The embedded catalogue: one SQLite file, WAL mode.
+pub struct SqliteCatalogue {
+    pool: SqlitePool,
+}
+
+impl SqliteCatalogue {
+    /// Opens (creating if missing) the database at `sqlite://PATH`.
+    pub async fn connect(url: &str, migrate: bool) -> Result<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    CatalogueError::Config(format!("cannot create directory {} for the catalogue: {e}", parent.display()))
+                })?;
+            }
+        }
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(map_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(opts)
+            .await
+            .map_err(map_err)?;
+        let cat = SqliteCatalogue { pool };
+        if migrate {
+            cat.migrate().await?;
+        }
+        Ok(cat)
+    }
+}
+
+sql_catalogue!(SqliteCatalogue, SqlitePool, "sqlite", SQLITE_MIGRATOR);
+
+/// The production catalogue on PostgreSQL.
+pub struct PostgresCatalogue {
+    pool: PgPool,
+}
+
+impl PostgresCatalogue {
+    /// Connects lazily: the service starts (and reports not ready) while the
+    /// database is down, and recovers by itself when it returns.
+    pub async fn connect(url: &str, migrate: bool) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy(url)
+            .map_err(map_err)?;
+        let cat = PostgresCatalogue { pool };
+        if migrate {
+            cat.migrate().await?;
+        }
+        Ok(cat)
+    }
+}
+
+sql_catalogue!(PostgresCatalogue, PgPool, "postgres", POSTGRES_MIGRATOR);

@@ -1,0 +1,34 @@
+//! tessera: a tiled raster archive server.
+//!
+//! Large gridded datasets are kept as small NetCDF tiles in a plain
+//! filesystem pool and indexed in a relational catalogue (SQLite or
+//! PostgreSQL).
+//!
+//! # Crate map
+//!
+//! | module | role | may use |
+//! |---|---|---|
+//! | [`model`] | datasets, variables, grids, tiles, attributes, CF time | pure |
+//! | [`catalogue`] | the catalogue port and its SQLite, PostgreSQL and in-memory adapters | sqlx |
+//! | [`store`] | the tile pool: layout, atomic writes, NetCDF tile files | netcdf |
+//! | [`ingest`] | source NetCDF files to tiles to catalogue | all of the above |
+//! | [`fsck`] | catalogue against pool | catalogue, store |
+//! | [`demo`] | a synthetic demo source | netcdf |
+//! | [`config`], [`cli`], [`telemetry`] | wiring for the binary | everything |
+//!
+//! The dependency rule: `model` names no `axum`, `sqlx`, `netcdf` or `tokio`
+//! item (a test in `tests/` checks it). Errors are typed per layer with
+//! `thiserror`; `anyhow` appears only in the CLI.
+
+pub mod catalogue;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod fsck;
+pub mod ingest;
+pub mod model;
+pub mod store;
+pub mod telemetry;
+
+/// The version of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

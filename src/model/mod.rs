@@ -1,0 +1,16 @@
+//! The archive's vocabulary: datasets, variables, grids, tiles, attributes and
+//! CF time. Pure: no I/O, no async, no driver types (see `lib.rs`).
+
+mod attr;
+mod dataset;
+mod dtype;
+mod grid;
+mod time;
+
+pub use attr::{AttrValue, Attribute, Attributes};
+pub use dataset::{
+    DatasetDef, DatasetName, NameError, TileFormat, TimeAxis, VariableDef, is_safe_name,
+};
+pub use dtype::{DataType, TypedArray};
+pub use grid::{Axis, AxisError, Crs, Grid, GridMapping, TileIndex, TileShape, Window};
+pub use time::{CfTime, TimeError, Timestamp, format_slice_dir, parse_slice_dir, parse_user_time};

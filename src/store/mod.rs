@@ -1,0 +1,212 @@
+//! The tile pool: a plain directory tree of NetCDF files.
+//!
+//! ```text
+//! <pool>/<dataset>/<YYYY-MM-DDTHH-MM-SS.sss>/<var>_tile_x<tx>_y<ty>.nc
+//! <pool>/<dataset>/static/<var>_tile_x<tx>_y<ty>.nc
+//! ```
+//!
+//! Every file is written under a temporary name in its final directory
+//! (`.<name>.tmp-<pid>-<n>`), fsynced, renamed into place and the directory
+//! fsynced: a reader never sees half a tile, and a crash leaves at most a
+//! temporary file that `fsck --repair` removes. The pool is the data; the
+//! catalogue is the index.
+
+pub mod tile;
+
+use crate::model::{DatasetName, Timestamp, format_slice_dir, parse_slice_dir};
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The directory of time-invariant tiles.
+pub const STATIC_DIR: &str = "static";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: NetCDF: {message}")]
+    NetCdf { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// A pool rooted at a directory.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    root: PathBuf,
+}
+
+/// Where one tile lives, relative to the pool root.
+pub fn tile_rel_path(dataset: &DatasetName, var: &str, time: Option<Timestamp>, tx: u32, ty: u32) -> String {
+    format!("{}/{}/{var}_tile_x{tx}_y{ty}.nc", dataset, slice_dir_name(time))
+}
+
+/// The directory name of a time slice, or `static`.
+pub fn slice_dir_name(time: Option<Timestamp>) -> String {
+    time.map_or_else(|| STATIC_DIR.to_string(), format_slice_dir)
+}
+
+/// The time a slice directory stands for: `Some(None)` for `static`,
+/// `None` if the name is neither.
+pub fn parse_slice_dir_name(name: &str) -> Option<Option<Timestamp>> {
+    if name == STATIC_DIR { Some(None) } else { parse_slice_dir(name).map(Some) }
+}
+
+impl Pool {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Pool { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dataset_dir(&self, dataset: &DatasetName) -> PathBuf {
+        self.root.join(dataset.as_str())
+    }
+
+    /// The absolute path of a catalogued relative path. Refuses anything that
+    /// could leave the pool (absolute paths, `..`).
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf> {
+        let p = Path::new(rel);
+        let plain = rel.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        if !plain || !p.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(StoreError::Invalid {
+                path: p.to_path_buf(),
+                message: "tile path escapes the pool".into(),
+            });
+        }
+        Ok(self.root.join(p))
+    }
+
+    /// Creates the pool root if needed and checks it is a writable directory.
+    pub fn ensure(&self) -> Result<()> {
+        fs::create_dir_all(&self.root).map_err(io_err(&self.root))
+    }
+
+    /// Removes a dataset's directory and everything in it.
+    pub fn remove_dataset(&self, dataset: &DatasetName) -> Result<()> {
+        let dir = self.dataset_dir(dataset);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A file written to its final place: size and checksum of its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub bytes: u64,
+    pub checksum: String,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// True for the temporary names [`write_atomic`] uses.
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+/// Writes `path` atomically: `write` fills a temporary file in the same
+/// directory, which is then fsynced, hashed, renamed over `path`, and the
+/// directory fsynced. On error the temporary file is removed.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<Written> {
+    let dir = path.parent().ok_or_else(|| StoreError::Invalid {
+        path: path.to_path_buf(),
+        message: "no parent directory".into(),
+    })?;
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("tile");
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        write(&tmp)?;
+        let file = fs::File::open(&tmp).map_err(io_err(&tmp))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        let written = checksum_file(&tmp)?;
+        fs::rename(&tmp, path).map_err(io_err(path))?;
+        sync_dir(dir)?;
+        Ok(written)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// fsyncs a directory so that renames and creations in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+}
+
+/// Size and `blake3:<hex>` checksum of a file. blake3 hashes at several
+/// GB/s per core, so `fsck` can afford to verify every byte.
+pub fn checksum_file(path: &Path) -> Result<Written> {
+    let mut f = fs::File::open(path).map_err(io_err(path))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok(Written { bytes, checksum: format!("blake3:{}", hasher.finalize().to_hex()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() {
+        let ds = DatasetName::parse("sst").unwrap();
+        let t = crate::model::parse_user_time("2010-01-15T12:00:00Z").unwrap();
+        assert_eq!(tile_rel_path(&ds, "sst", Some(t), 2, 1), "sst/2010-01-15T12-00-00.000/sst_tile_x2_y1.nc");
+        assert_eq!(tile_rel_path(&ds, "mask", None, 0, 0), "sst/static/mask_tile_x0_y0.nc");
+        assert_eq!(parse_slice_dir_name("static"), Some(None));
+        assert_eq!(parse_slice_dir_name("2010-01-15T12-00-00.000"), Some(Some(t)));
+        assert_eq!(parse_slice_dir_name("junk"), None);
+    }
+
+    #[test]
+    fn resolve_refuses_escapes() {
+        let p = Pool::new("/pool");
+        assert!(p.resolve("a/b.nc").is_ok());
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a/./b"] {
+            assert!(p.resolve(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temporary_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x/y.nc");
+        let err = write_atomic(&target, |tmp| {
+            fs::write(tmp, b"half").unwrap();
+            Err(StoreError::Invalid { path: tmp.to_path_buf(), message: "boom".into() })
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read_dir(dir.path().join("x")).unwrap().count(), 0);
+        let w = write_atomic(&target, |tmp| fs::write(tmp, b"data").map_err(io_err(tmp))).unwrap();
+        assert_eq!(w.bytes, 4);
+        assert_eq!(fs::read(&target).unwrap(), b"data");
+        assert!(w.checksum.starts_with("blake3:"));
+        assert_eq!(fs::read_dir(dir.path().join("x")).unwrap().count(), 1);
+    }
+}

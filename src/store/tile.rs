@@ -1,0 +1,436 @@
+//! NetCDF tile files: the one module of the pool that calls libnetcdf.
+//!
+//! Locking: every call into the `netcdf` crate takes one process-wide lock
+//! (shared with HDF5), so two threads reading two tiles get no speed-up.
+//! Callers on an async runtime must run these functions on blocking threads.
+//!
+//! A tile holds one variable at one time (or none, for static variables):
+//! dimensions `(time = 1)?, (level)?, y, x` under the dataset's own axis
+//! names, its coordinate variables for its window, every attribute of the
+//! variable, the dataset's global attributes, and `tessera_*` globals naming
+//! the dataset, variable, time and tile index. NetCDF-3 (CDF-2) has no
+//! unsigned types: u8/u16/u32 variables are stored as their signed twins,
+//! bit for bit, with `_Unsigned = "true"`, and turned back on reading.
+
+use super::{Result, StoreError};
+use crate::model::{
+    AttrValue, Attribute, CfTime, DataType, DatasetDef, TileFormat, TileIndex, Timestamp, TypedArray, VariableDef,
+    Window,
+};
+use crate::{with_data_type, with_typed_array};
+use ndarray::{ArrayD, IxDyn};
+use netcdf::{AttributeValue, Extents, NcTypeDescriptor};
+use std::ops::Range;
+use std::path::Path;
+
+/// Chunk side for NetCDF-4 tiles: a 256x256 window of one level.
+const CHUNK: usize = 256;
+
+/// What a tile file is about.
+pub struct TileSpec<'a> {
+    pub dataset: &'a DatasetDef,
+    pub var: &'a VariableDef,
+    pub time: Option<Timestamp>,
+    pub tile: TileIndex,
+    pub window: Window,
+}
+
+fn nc_err(path: &Path) -> impl Fn(netcdf::Error) -> StoreError + '_ {
+    move |e| StoreError::NetCdf { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// Converts a stored attribute value to libnetcdf's representation.
+pub fn to_nc(v: &AttrValue) -> AttributeValue {
+    match v.clone() {
+        AttrValue::Text(s) => AttributeValue::Str(s),
+        AttrValue::U8(x) => AttributeValue::Uchars(x),
+        AttrValue::I8(x) => AttributeValue::Schars(x),
+        AttrValue::I16(x) => AttributeValue::Shorts(x),
+        AttrValue::U16(x) => AttributeValue::Ushorts(x),
+        AttrValue::I32(x) => AttributeValue::Ints(x),
+        AttrValue::U32(x) => AttributeValue::Uints(x),
+        AttrValue::I64(x) => AttributeValue::Longlongs(x),
+        AttrValue::U64(x) => AttributeValue::Ulonglongs(x),
+        AttrValue::F32(x) => AttributeValue::Floats(x),
+        AttrValue::F64(x) => AttributeValue::Doubles(x),
+    }
+}
+
+/// Converts a libnetcdf attribute value; string arrays join with newlines
+/// (what netCDF-3 and DAP2 do with them).
+pub fn from_nc(v: AttributeValue) -> AttrValue {
+    match v {
+        AttributeValue::Str(s) => AttrValue::Text(s),
+        AttributeValue::Strs(s) => AttrValue::Text(s.join("\n")),
+        AttributeValue::Uchar(x) => AttrValue::U8(vec![x]),
+        AttributeValue::Uchars(x) => AttrValue::U8(x),
+        AttributeValue::Schar(x) => AttrValue::I8(vec![x]),
+        AttributeValue::Schars(x) => AttrValue::I8(x),
+        AttributeValue::Short(x) => AttrValue::I16(vec![x]),
+        AttributeValue::Shorts(x) => AttrValue::I16(x),
+        AttributeValue::Ushort(x) => AttrValue::U16(vec![x]),
+        AttributeValue::Ushorts(x) => AttrValue::U16(x),
+        AttributeValue::Int(x) => AttrValue::I32(vec![x]),
+        AttributeValue::Ints(x) => AttrValue::I32(x),
+        AttributeValue::Uint(x) => AttrValue::U32(vec![x]),
+        AttributeValue::Uints(x) => AttrValue::U32(x),
+        AttributeValue::Longlong(x) => AttrValue::I64(vec![x]),
+        AttributeValue::Longlongs(x) => AttrValue::I64(x),
+        AttributeValue::Ulonglong(x) => AttrValue::U64(vec![x]),
+        AttributeValue::Ulonglongs(x) => AttrValue::U64(x),
+        AttributeValue::Float(x) => AttrValue::F32(vec![x]),
+        AttributeValue::Floats(x) => AttrValue::F32(x),
+        AttributeValue::Double(x) => AttrValue::F64(vec![x]),
+        AttributeValue::Doubles(x) => AttrValue::F64(x),
+    }
+}
+
+/// The values of a numeric attribute converted to a data type (for
+/// `_FillValue`, which libnetcdf requires to have the variable's type).
+pub fn attr_as_type(v: &AttrValue, t: DataType) -> Option<AttrValue> {
+    let vals = v.to_f64_vec()?;
+    Some(with_data_type!(t, T => {
+        let conv: Vec<T> = vals.iter().map(|&x| x as T).collect();
+        typed_attr(conv)
+    }))
+}
+
+trait IntoAttr {
+    fn into_attr(v: Vec<Self>) -> AttrValue
+    where
+        Self: Sized;
+}
+macro_rules! into_attr {
+    ($($t:ty => $v:ident),*) => {$(
+        impl IntoAttr for $t { fn into_attr(v: Vec<$t>) -> AttrValue { AttrValue::$v(v) } }
+    )*};
+}
+into_attr!(u8 => U8, i8 => I8, i16 => I16, u16 => U16, i32 => I32, u32 => U32, f32 => F32, f64 => F64);
+fn typed_attr<T: IntoAttr>(v: Vec<T>) -> AttrValue {
+    T::into_attr(v)
+}
+
+/// The type a variable has in a NetCDF-3 file.
+fn classic_twin(t: DataType) -> DataType {
+    match t {
+        DataType::U8 => DataType::I8,
+        DataType::U16 => DataType::I16,
+        DataType::U32 => DataType::I32,
+        other => other,
+    }
+}
+
+/// An attribute as NetCDF-3 can hold it: unsigned as signed bit patterns,
+/// 64-bit integers as doubles.
+fn classic_attr(v: &AttrValue) -> AttrValue {
+    match v {
+        AttrValue::U8(x) => AttrValue::I8(x.iter().map(|&v| v as i8).collect()),
+        AttrValue::U16(x) => AttrValue::I16(x.iter().map(|&v| v as i16).collect()),
+        AttrValue::U32(x) => AttrValue::I32(x.iter().map(|&v| v as i32).collect()),
+        AttrValue::I64(x) => AttrValue::F64(x.iter().map(|&v| v as f64).collect()),
+        AttrValue::U64(x) => AttrValue::F64(x.iter().map(|&v| v as f64).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Attributes that libnetcdf manages itself and refuses to be given.
+fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "_NCProperties" | "_IsNetcdf4" | "_SuperblockVersion" | "_Format" | "_ChunkSizes" | "_Storage"
+            | "_DeflateLevel" | "_Shuffle" | "_Endianness" | "_NoFill" | "_Fletcher32" | "_Filter"
+            | "_Codecs" | "_QuantizeBitGroomNumberOfSignificantDigits" | "_Netcdf4Dimid" | "_Netcdf4Coordinates"
+    )
+}
+
+struct Writer<'f> {
+    file: &'f mut netcdf::FileMut,
+    classic: bool,
+}
+
+impl Writer<'_> {
+    fn add_var(&mut self, name: &str, t: DataType, dims: &[&str]) -> netcdf::Result<netcdf::VariableMut<'_>> {
+        let t = if self.classic { classic_twin(t) } else { t };
+        with_data_type!(t, T => self.file.add_variable::<T>(name, dims))
+    }
+}
+
+fn put_attrs(var: &mut netcdf::VariableMut<'_>, attrs: &[Attribute], dtype: DataType, classic: bool) -> netcdf::Result<()> {
+    for a in attrs {
+        if is_reserved(&a.name) || (classic && a.name == "_Unsigned") {
+            continue;
+        }
+        let value = if a.name == "_FillValue" {
+            match attr_as_type(&a.value, dtype) {
+                Some(v) => v,
+                None => continue,
+            }
+        } else {
+            a.value.clone()
+        };
+        let value = if classic { classic_attr(&value) } else { value };
+        var.put_attribute(&a.name, to_nc(&value))?;
+    }
+    if classic && classic_twin(dtype) != dtype {
+        var.put_attribute("_Unsigned", "true")?;
+    }
+    Ok(())
+}
+
+fn put_array<T: NcTypeDescriptor + Copy>(var: &mut netcdf::VariableMut<'_>, a: &ArrayD<T>) -> netcdf::Result<()> {
+    let a = a.as_standard_layout();
+    var.put_values(a.as_slice().expect("standard layout"), Extents::All)
+}
+
+fn put_typed(var: &mut netcdf::VariableMut<'_>, data: &TypedArray, classic: bool) -> netcdf::Result<()> {
+    match (data, classic) {
+        (TypedArray::U8(a), true) => put_array(var, &a.mapv(|v| v as i8)),
+        (TypedArray::U16(a), true) => put_array(var, &a.mapv(|v| v as i16)),
+        (TypedArray::U32(a), true) => put_array(var, &a.mapv(|v| v as i32)),
+        _ => with_typed_array!(data, a => put_array(var, a)),
+    }
+}
+
+fn put_coord(var: &mut netcdf::VariableMut<'_>, t: DataType, values: &[f64], classic: bool) -> netcdf::Result<()> {
+    let data = with_data_type!(t, T => {
+        let v: Vec<T> = values.iter().map(|&x| x as T).collect();
+        TypedArray::from_vec(v)
+    });
+    put_typed(var, &data, classic)
+}
+
+impl TypedArray {
+    /// A one-dimensional array of values.
+    pub fn from_vec<T: IntoTyped>(v: Vec<T>) -> TypedArray {
+        let n = v.len();
+        T::typed(ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("1-D shape"))
+    }
+}
+
+/// Element types a [`TypedArray`] can hold.
+pub trait IntoTyped: Sized + Copy + NcTypeDescriptor {
+    fn typed(a: ArrayD<Self>) -> TypedArray;
+}
+macro_rules! into_typed {
+    ($($t:ty => $v:ident),*) => {$(
+        impl IntoTyped for $t { fn typed(a: ArrayD<$t>) -> TypedArray { TypedArray::$v(a) } }
+    )*};
+}
+into_typed!(u8 => U8, i8 => I8, i16 => I16, u16 => U16, i32 => I32, u32 => U32, f32 => F32, f64 => F64);
+
+/// Writes one tile file at `path` (normally a temporary name, see
+/// [`super::write_atomic`]). `data` has shape `[level?, h, w]`.
+pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result<()> {
+    let err = nc_err(path);
+    let ds = spec.dataset;
+    let var = spec.var;
+    let w = spec.window;
+    let classic = ds.format == TileFormat::Nc3Offset64;
+    let options = if classic { netcdf::Options::_64BIT_OFFSET } else { netcdf::Options::NETCDF4 };
+    let mut file = netcdf::create_with(path, options).map_err(&err)?;
+
+    let level = if var.has_level { ds.grid.level.as_ref() } else { None };
+    let (xname, yname) = (ds.grid.x.name.as_str(), ds.grid.y.name.as_str());
+    let tname = ds.time.name.as_str();
+    let mut dims: Vec<&str> = Vec::new();
+    if spec.time.is_some() && var.has_time {
+        file.add_dimension(tname, 1).map_err(&err)?;
+        dims.push(tname);
+    }
+    if let Some(l) = level {
+        file.add_dimension(&l.name, l.len()).map_err(&err)?;
+        dims.push(&l.name);
+    }
+    file.add_dimension(yname, w.h).map_err(&err)?;
+    file.add_dimension(xname, w.w).map_err(&err)?;
+    dims.push(yname);
+    dims.push(xname);
+
+    // Global attributes: the dataset's, then our own.
+    for a in &ds.attrs {
+        if !is_reserved(&a.name) {
+            let v = if classic { classic_attr(&a.value) } else { a.value.clone() };
+            file.add_attribute(&a.name, to_nc(&v)).map_err(&err)?;
+        }
+    }
+    file.add_attribute("tessera_dataset", ds.name.as_str()).map_err(&err)?;
+    file.add_attribute("tessera_variable", var.name.as_str()).map_err(&err)?;
+    file.add_attribute("tessera_time", spec.time.map_or("static".to_string(), |t| t.iso()).as_str()).map_err(&err)?;
+    file.add_attribute("tessera_tile_x", spec.tile.tx as i32).map_err(&err)?;
+    file.add_attribute("tessera_tile_y", spec.tile.ty as i32).map_err(&err)?;
+    file.add_attribute("tessera_x_offset", w.x as i32).map_err(&err)?;
+    file.add_attribute("tessera_y_offset", w.y as i32).map_err(&err)?;
+
+    let mut wr = Writer { file: &mut file, classic };
+    let mut time_value = None;
+    if let (Some(t), true) = (spec.time, var.has_time) {
+        let cf = CfTime::parse(&ds.time.units, Some(&ds.time.calendar)).map_err(|e| StoreError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut tv = wr.add_var(tname, DataType::F64, &[tname]).map_err(&err)?;
+        put_attrs(&mut tv, &ds.time.attrs, DataType::F64, classic).map_err(&err)?;
+        time_value = Some(cf.to_value(t));
+    }
+    for (axis, values) in [
+        (level, level.map(|l| l.values.clone())),
+        (Some(&ds.grid.y), Some(ds.grid.y.values[w.y..w.y + w.h].to_vec())),
+        (Some(&ds.grid.x), Some(ds.grid.x.values[w.x..w.x + w.w].to_vec())),
+    ] {
+        if let (Some(axis), Some(_)) = (axis, values) {
+            let mut v = wr.add_var(&axis.name, axis.dtype, &[&axis.name]).map_err(&err)?;
+            put_attrs(&mut v, &axis.attrs, axis.dtype, classic).map_err(&err)?;
+        }
+    }
+    if let (Some(gm), true) = (&ds.grid.crs.grid_mapping, var.attrs.iter().any(|a| a.name == "grid_mapping")) {
+        let mut v = wr.add_var(&gm.name, DataType::I32, &[]).map_err(&err)?;
+        put_attrs(&mut v, &gm.attrs, DataType::I32, classic).map_err(&err)?;
+    }
+    {
+        let mut v = wr.add_var(&var.name, var.dtype, &dims).map_err(&err)?;
+        put_attrs(&mut v, &var.attrs, if classic { classic_twin(var.dtype) } else { var.dtype }, classic)
+            .map_err(&err)?;
+        if !classic {
+            let mut chunks: Vec<usize> = dims.iter().map(|_| 1).collect();
+            let n = chunks.len();
+            chunks[n - 2] = w.h.min(CHUNK);
+            chunks[n - 1] = w.w.min(CHUNK);
+            v.set_chunking(&chunks).map_err(&err)?;
+            if ds.format == TileFormat::Nc4Deflate {
+                v.set_compression(ds.deflate_level.clamp(1, 9) as i32, true).map_err(&err)?;
+            }
+        }
+    }
+    if classic {
+        file.enddef().map_err(&err)?;
+    }
+
+    // Data: coordinates, then the variable.
+    if let Some(tv) = time_value {
+        let mut v = file.variable_mut(tname).expect("defined above");
+        v.put_values(&[tv], Extents::All).map_err(&err)?;
+    }
+    if let Some(l) = level {
+        let mut v = file.variable_mut(&l.name).expect("defined above");
+        put_coord(&mut v, l.dtype, &l.values, classic).map_err(&err)?;
+    }
+    {
+        let mut v = file.variable_mut(yname).expect("defined above");
+        put_coord(&mut v, ds.grid.y.dtype, &ds.grid.y.values[w.y..w.y + w.h], classic).map_err(&err)?;
+    }
+    {
+        let mut v = file.variable_mut(xname).expect("defined above");
+        put_coord(&mut v, ds.grid.x.dtype, &ds.grid.x.values[w.x..w.x + w.w], classic).map_err(&err)?;
+    }
+    {
+        let mut v = file.variable_mut(&var.name).expect("defined above");
+        let expected: Vec<usize> = level.map(|l| vec![l.len()]).unwrap_or_default().into_iter().chain([w.h, w.w]).collect();
+        if data.shape() != expected.as_slice() {
+            return Err(StoreError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("tile data has shape {:?}, expected {expected:?}", data.shape()),
+            });
+        }
+        put_typed(&mut v, data, classic).map_err(&err)?;
+    }
+    file.close().map_err(&err)?;
+    Ok(())
+}
+
+fn get_as<T: NcTypeDescriptor + Copy>(v: &netcdf::Variable<'_>, start: &[usize], count: &[usize]) -> netcdf::Result<ArrayD<T>> {
+    v.get::<T, _>((start, count))
+}
+
+/// Reads a window of a variable from an open file, as its stored type:
+/// `ranges` gives one range per dimension of the variable in the file.
+/// Unsigned variables stored as signed twins (NetCDF-3) come back unsigned.
+pub fn read_var(path: &Path, v: &netcdf::Variable<'_>, dtype: DataType, ranges: &[Range<usize>]) -> Result<TypedArray> {
+    let err = nc_err(path);
+    let start: Vec<usize> = ranges.iter().map(|r| r.start).collect();
+    let count: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+    let stored = nc_type(v.vartype()).ok_or_else(|| StoreError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("variable {} has an unsupported type", v.name()),
+    })?;
+    let raw = with_data_type!(stored, T => get_as::<T>(v, &start, &count).map(IntoTyped::typed).map_err(&err)?);
+    Ok(match (raw, dtype) {
+        (TypedArray::I8(a), DataType::U8) => TypedArray::U8(a.mapv(|v| v as u8)),
+        (TypedArray::I16(a), DataType::U16) => TypedArray::U16(a.mapv(|v| v as u16)),
+        (TypedArray::I32(a), DataType::U32) => TypedArray::U32(a.mapv(|v| v as u32)),
+        (a, t) if a.dtype() == t => a,
+        (a, t) => {
+            return Err(StoreError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("variable {} is {} in the file but {t} in the catalogue", v.name(), a.dtype()),
+            });
+        }
+    })
+}
+
+/// The stored type of a libnetcdf variable type, if it is one we keep.
+pub fn nc_type(t: netcdf::types::NcVariableType) -> Option<DataType> {
+    use netcdf::types::{FloatType, IntType, NcVariableType as V};
+    Some(match t {
+        V::Int(IntType::U8) => DataType::U8,
+        V::Int(IntType::I8) => DataType::I8,
+        V::Int(IntType::I16) => DataType::I16,
+        V::Int(IntType::U16) => DataType::U16,
+        V::Int(IntType::I32) => DataType::I32,
+        V::Int(IntType::U32) => DataType::U32,
+        V::Float(FloatType::F32) => DataType::F32,
+        V::Float(FloatType::F64) => DataType::F64,
+        _ => return None,
+    })
+}
+
+/// Reads a window `[level?, y, x]` of a tile's variable. `y` and `x` are
+/// relative to the tile.
+pub fn read_tile_window(path: &Path, var: &VariableDef, y: Range<usize>, x: Range<usize>) -> Result<TypedArray> {
+    let err = nc_err(path);
+    let file = netcdf::open(path).map_err(&err)?;
+    let v = file.variable(&var.name).ok_or_else(|| StoreError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("no variable {} in the tile", var.name),
+    })?;
+    let dims: Vec<usize> = v.dimensions().iter().map(|d| d.len()).collect();
+    let n = dims.len();
+    if n < 2 {
+        return Err(StoreError::Invalid { path: path.to_path_buf(), message: "tile variable has fewer than 2 dimensions".into() });
+    }
+    let mut ranges: Vec<Range<usize>> = dims[..n - 2].iter().map(|&d| 0..d).collect();
+    ranges.push(y);
+    ranges.push(x);
+    for (r, &d) in ranges.iter().zip(&dims) {
+        if r.end > d || r.start > r.end {
+            return Err(StoreError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("window {r:?} is outside the tile dimension of length {d}"),
+            });
+        }
+    }
+    let a = read_var(path, &v, var.dtype, &ranges)?;
+    // Drop the time dimension of length 1: callers get [level?, y, x].
+    let lead = if var.has_time && n >= 3 { 1 } else { 0 };
+    Ok(with_typed_array!(a, arr => {
+        let shape: Vec<usize> = arr.shape()[lead..].to_vec();
+        IntoTyped::typed(arr.into_shape_with_order(IxDyn(&shape)).expect("same element count"))
+    }))
+}
+
+/// Reads a whole tile's variable as `[level?, y, x]`.
+pub fn read_tile(path: &Path, var: &VariableDef) -> Result<TypedArray> {
+    let err = nc_err(path);
+    let (h, w) = {
+        let file = netcdf::open(path).map_err(&err)?;
+        let v = file.variable(&var.name).ok_or_else(|| StoreError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("no variable {} in the tile", var.name),
+        })?;
+        let d: Vec<usize> = v.dimensions().iter().map(|d| d.len()).collect();
+        if d.len() < 2 {
+            return Err(StoreError::Invalid { path: path.to_path_buf(), message: "tile variable has fewer than 2 dimensions".into() });
+        }
+        (d[d.len() - 2], d[d.len() - 1])
+    };
+    read_tile_window(path, var, 0..h, 0..w)
+}
