@@ -1,1 +1,373 @@
-//! todo
+//! The command line: argument parsing and the commands themselves. Errors
+//! travel as `anyhow` and are printed once, on one line, by `main`.
+
+use crate::catalogue::{self, Catalogue, Dataset};
+use crate::config::{Config, Overrides};
+use crate::fsck::{FsckOptions, fsck};
+use crate::ingest::{IngestOptions, ingest_file};
+use crate::model::{DatasetName, TileFormat, TileShape, parse_user_time};
+use crate::store::Pool;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about = "A tiled raster archive server: NetCDF tiles, a catalogue, OPeNDAP.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the default catalogue and pool [default: ./tessera-data].
+    #[arg(long, global = true, env = "TESSERA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Catalogue URL: sqlite://PATH or postgres://... [default: sqlite://<data-dir>/catalogue.db].
+    #[arg(long, global = true, env = "TESSERA_CATALOGUE", value_name = "URL", hide_env_values = true)]
+    pub catalogue: Option<String>,
+    /// Tile pool directory [default: <data-dir>/pool].
+    #[arg(long, global = true, env = "TESSERA_POOL", value_name = "DIR")]
+    pub pool: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "TESSERA_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply catalogue migrations.
+    Migrate,
+    /// Cut source NetCDF files into tiles and catalogue them.
+    Ingest(IngestArgs),
+    /// List, inspect or delete datasets.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+    /// Check the catalogue against the pool.
+    Fsck(FsckArgs),
+    /// Generate a synthetic demo source and ingest it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Dataset to create or extend.
+    #[arg(long, value_name = "NAME")]
+    pub dataset: String,
+    /// Tile size for a new dataset, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH")]
+    pub tile_size: Option<String>,
+    /// Variables to ingest (repeatable; default: every variable on the grid).
+    #[arg(long = "var", value_name = "NAME")]
+    pub vars: Vec<String>,
+    /// Title of a new dataset.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Tile encoding of a new dataset: nc4-deflate (default), nc4, nc3-64bit.
+    #[arg(long, value_name = "FORMAT")]
+    pub tile_format: Option<String>,
+    /// Deflate level 1-9 for nc4-deflate tiles [default: 4].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub deflate_level: Option<u8>,
+    /// Time of a source without a time coordinate (ISO 8601).
+    #[arg(long, value_name = "TIME")]
+    pub time: Option<String>,
+    /// Source files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetsCommand {
+    /// One line per dataset.
+    List,
+    /// Grid, CRS, tiles, variables, time slices and size of a dataset.
+    Show { name: String },
+    /// Delete a dataset: its catalogue rows and its files.
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Delete orphan files.
+    #[arg(long)]
+    pub repair: bool,
+    /// Compare sizes only (skip checksums).
+    #[arg(long)]
+    pub quick: bool,
+    /// Check one dataset only.
+    #[arg(long, value_name = "NAME")]
+    pub dataset: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Grid spacing in degrees (0.05 is the full 7200 x 3600 grid).
+    #[arg(long, default_value_t = 0.1)]
+    pub resolution: f64,
+    /// Number of daily time steps.
+    #[arg(long, default_value_t = 4)]
+    pub days: usize,
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            catalogue: self.catalogue.clone(),
+            pool: self.pool.clone(),
+            listen: None,
+            log_format: self.log_format.clone(),
+        }
+    }
+}
+
+fn dataset_name(s: &str) -> Result<DatasetName> {
+    Ok(DatasetName::parse(s)?)
+}
+
+async fn open(config: &Config) -> Result<(Arc<dyn Catalogue>, Pool)> {
+    let cat = catalogue::open(&config.catalogue, true)
+        .await
+        .with_context(|| format!("cannot open catalogue {}", catalogue::redact(&config.catalogue)))?;
+    let pool = Pool::new(&config.pool);
+    pool.ensure().with_context(|| format!("cannot create pool {}", config.pool.display()))?;
+    Ok((cat, pool))
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let config = Config::resolve(&cli.global.overrides())?;
+    crate::telemetry::init(config.log_format);
+    match cli.command {
+        Command::Migrate => {
+            let cat = catalogue::open(&config.catalogue, true).await?;
+            println!("catalogue {} ({}) at schema version {}", catalogue::redact(&config.catalogue), cat.backend(), cat.schema_version().await?);
+            Ok(())
+        }
+        Command::Ingest(args) => ingest(&config, args).await,
+        Command::Datasets(DatasetsCommand::List) => {
+            let (cat, _) = open(&config).await?;
+            list(cat.as_ref()).await
+        }
+        Command::Datasets(DatasetsCommand::Show { name }) => {
+            let (cat, _) = open(&config).await?;
+            let name = dataset_name(&name)?;
+            let d = cat.dataset(&name).await?.with_context(|| format!("no dataset {name}"))?;
+            print!("{}", show(cat.as_ref(), &d).await?);
+            Ok(())
+        }
+        Command::Datasets(DatasetsCommand::Delete { name }) => {
+            let (cat, pool) = open(&config).await?;
+            let name = dataset_name(&name)?;
+            // Rows first: a crash in between leaves orphan files, which fsck removes.
+            if !cat.delete_dataset(&name).await? {
+                bail!("no dataset {name}");
+            }
+            pool.remove_dataset(&name)?;
+            println!("deleted dataset {name}");
+            Ok(())
+        }
+        Command::Fsck(args) => {
+            let (cat, pool) = open(&config).await?;
+            let opts = FsckOptions {
+                repair: args.repair,
+                quick: args.quick,
+                dataset: args.dataset.as_deref().map(dataset_name).transpose()?,
+            };
+            let report = fsck(cat.as_ref(), &pool, &opts).await?;
+            for p in &report.problems {
+                println!("{p}");
+            }
+            println!(
+                "checked {} datasets, {} tiles, {} verified; {} problems",
+                report.datasets,
+                report.tiles_checked,
+                human_bytes(report.bytes_checked),
+                report.problems.len()
+            );
+            if report.has_problems() {
+                bail!("fsck found problems");
+            }
+            Ok(())
+        }
+        Command::Demo(args) => demo(&config, args).await,
+    }
+}
+
+async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
+    let (cat, pool) = open(config).await?;
+    let mut opts = IngestOptions::new(dataset_name(&args.dataset)?);
+    opts.vars = args.vars;
+    opts.title = args.title;
+    opts.tile = args.tile_size.as_deref().map(TileShape::parse).transpose().map_err(anyhow::Error::msg)?;
+    opts.format = args.tile_format.as_deref().map(TileFormat::parse).transpose().map_err(anyhow::Error::msg)?;
+    opts.deflate_level = args.deflate_level;
+    opts.time = args.time.as_deref().map(parse_user_time).transpose()?;
+    opts.progress = std::io::stderr().is_terminal();
+    for file in &args.files {
+        let r = ingest_file(&cat, &pool, file, &opts).await?;
+        println!(
+            "{}: {} slices written, {} already present, {} tiles ({}), {} all-fill tiles skipped",
+            file.display(),
+            r.slices_written,
+            r.slices_skipped,
+            r.tiles_written,
+            human_bytes(r.bytes),
+            r.tiles_sparse
+        );
+    }
+    Ok(())
+}
+
+async fn list(cat: &dyn Catalogue) -> Result<()> {
+    let datasets = cat.datasets().await?;
+    if datasets.is_empty() {
+        println!("no datasets");
+        return Ok(());
+    }
+    println!("{:<24} {:>12} {:>5} {:>7} {:>8} {:>10}  {}", "NAME", "GRID", "VARS", "SLICES", "TILES", "SIZE", "TITLE");
+    for d in datasets {
+        let vars = cat.variables(d.id).await?.len();
+        println!(
+            "{:<24} {:>12} {:>5} {:>7} {:>8} {:>10}  {}",
+            d.def.name,
+            format!("{}x{}", d.def.grid.nx(), d.def.grid.ny()),
+            vars,
+            d.stats.slice_count,
+            d.stats.tile_count,
+            human_bytes(d.stats.bytes),
+            d.def.title
+        );
+    }
+    Ok(())
+}
+
+/// The text of `datasets show`.
+pub async fn show(cat: &dyn Catalogue, d: &Dataset) -> Result<String> {
+    use std::fmt::Write;
+    let def = &d.def;
+    let g = &def.grid;
+    let mut o = String::new();
+    let (ntx, nty) = g.tile_counts(def.tile);
+    writeln!(o, "dataset     {}", def.name)?;
+    writeln!(o, "title       {}", def.title)?;
+    let axis = |a: &crate::model::Axis| match a.regular() {
+        Ok((first, step)) => format!(
+            "{} {} points, {} .. {} step {} ({})",
+            a.name,
+            a.len(),
+            short(first),
+            short(a.values.last().copied().unwrap_or(first)),
+            short(step),
+            a.dtype
+        ),
+        Err(_) => format!("{} {} points ({})", a.name, a.len(), a.dtype),
+    };
+    writeln!(o, "grid        {} x {} ({} x {})", g.nx(), g.ny(), g.x.name, g.y.name)?;
+    writeln!(o, "  x         {}", axis(&g.x))?;
+    writeln!(o, "  y         {}", axis(&g.y))?;
+    if let Some(l) = &g.level {
+        writeln!(o, "  level     {} {} levels: {:?}", l.name, l.len(), l.values)?;
+    }
+    writeln!(o, "crs         {}", g.crs.describe())?;
+    let level = if def.format == TileFormat::Nc4Deflate { format!(" level {}", def.deflate_level) } else { String::new() };
+    writeln!(o, "tiles       {} cells, {}{level}, {} x {} tiles per slice", def.tile, def.format, ntx, nty)?;
+    writeln!(o, "stored      {} tiles, {}", d.stats.tile_count, human_bytes(d.stats.bytes))?;
+    writeln!(o, "time        {}: {} ({}), {} slices", def.time.name, def.time.units, def.time.calendar, d.stats.slice_count)?;
+    if let (Some(a), Some(b)) = (d.stats.t_min, d.stats.t_max) {
+        writeln!(o, "  extent    {a} .. {b}")?;
+    }
+    writeln!(o, "version     {} (created {}, updated {})", d.version, d.created_at.format("%Y-%m-%dT%H:%M:%SZ"), d.updated_at.format("%Y-%m-%dT%H:%M:%SZ"))?;
+    writeln!(o, "\nvariables")?;
+    for v in cat.variables(d.id).await? {
+        let dims = v.def.dims(def).join(", ");
+        writeln!(o, "  {} {} ({}) ({dims})", v.def.name, v.def.dtype, v.def.dtype.cdl_name())?;
+        for a in &v.def.attrs {
+            writeln!(o, "      {} = {}", a.name, a.value.display())?;
+        }
+    }
+    let slices = cat.time_slices(d.id).await?;
+    writeln!(o, "\ntime slices ({})", slices.len())?;
+    let n = slices.len();
+    for (i, t) in slices.iter().enumerate() {
+        if n > 20 && i == 10 {
+            writeln!(o, "  ... {} more ...", n - 20)?;
+        }
+        if n <= 20 || i < 10 || i >= n - 10 {
+            writeln!(o, "  {t}")?;
+        }
+    }
+    writeln!(o, "\nglobal attributes")?;
+    for a in &def.attrs {
+        writeln!(o, "  {} = {}", a.name, a.value.display())?;
+    }
+    Ok(o)
+}
+
+async fn demo(config: &Config, args: DemoArgs) -> Result<()> {
+    if !(0.01..=10.0).contains(&args.resolution) || args.days == 0 || args.days > 366 {
+        bail!("--resolution must be within 0.01..10 degrees and --days within 1..366");
+    }
+    let (cat, pool) = open(config).await?;
+    let name = DatasetName::parse("demo_sst")?;
+    let src_dir = config.data_dir.join("demo-source");
+    std::fs::create_dir_all(&src_dir).with_context(|| format!("cannot create {}", src_dir.display()))?;
+    let src = src_dir.join(format!("demo_sst_{}deg_{}d.nc", args.resolution, args.days));
+    if !src.exists() {
+        println!("writing demo source {} ...", src.display());
+        let spec = crate::demo::DemoSpec { resolution: args.resolution, days: args.days };
+        let tmp = src.with_extension("nc.partial");
+        let t = tmp.clone();
+        tokio::task::spawn_blocking(move || crate::demo::write_source(&t, &spec)).await??;
+        std::fs::rename(&tmp, &src)?;
+    }
+    let mut opts = IngestOptions::new(name.clone());
+    opts.tile = Some(TileShape::new(512, 512).map_err(anyhow::Error::msg)?);
+    opts.progress = std::io::stderr().is_terminal();
+    if let Some(existing) = cat.dataset(&name).await? {
+        if existing.def.grid.nx() != (360.0 / args.resolution).round() as usize {
+            bail!("dataset {name} exists with another resolution; delete it first: tessera datasets delete {name}");
+        }
+    }
+    let r = ingest_file(&cat, &pool, &src, &opts).await?;
+    println!(
+        "ingested {}: {} slices written, {} already present, {} tiles, {} all-fill tiles skipped\n",
+        src.display(),
+        r.slices_written,
+        r.slices_skipped,
+        r.tiles_written,
+        r.tiles_sparse
+    );
+    let d = cat.dataset(&name).await?.context("demo dataset vanished")?;
+    print!("{}", show(cat.as_ref(), &d).await?);
+    println!("\ntiles are plain NetCDF: ncdump -h {}/{}/static/mask_tile_x0_y0.nc", config.pool.display(), name);
+    Ok(())
+}
+
+/// 1536 -> "1.5 KiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// A coordinate for people: 9 significant digits, no trailing zeros.
+fn short(v: f64) -> String {
+    let s = format!("{:.*}", (8 - v.abs().log10().floor().max(0.0) as usize).min(8), v);
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    if s == "-0" { "0".into() } else { s }
+}

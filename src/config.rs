@@ -1,1 +1,129 @@
-//! todo
+//! Configuration: flags, then `TESSERA_*` environment variables, then an
+//! optional TOML file (`--config` / `TESSERA_CONFIG`), then defaults.
+//!
+//! ```toml
+//! # tessera.toml
+//! data_dir = "/var/lib/tessera"
+//! catalogue = "postgres://tessera@db/tessera"
+//! pool = "/srv/tessera/pool"
+//! listen = "0.0.0.0:8080"
+//! log_format = "json"          # or "text"
+//! ```
+//!
+//! Defaults: the data directory is `./tessera-data`; the catalogue is the
+//! SQLite file `<data_dir>/catalogue.db`, created on first use; the pool is
+//! `<data_dir>/pool`; the service listens on `127.0.0.1:8080`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DATA_DIR: &str = "tessera-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The settings a TOML file may hold. Unknown keys are an error, so that a
+/// typo does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub catalogue: Option<String>,
+    pub pool: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub log_format: Option<String>,
+}
+
+/// What flags and environment gave (clap merges those two).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub catalogue: Option<String>,
+    pub pool: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub catalogue: String,
+    pub pool: PathBuf,
+    pub listen: SocketAddr,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Resolves flags/environment over the file over the defaults.
+    pub fn resolve(o: &Overrides) -> Result<Config, ConfigError> {
+        let file = match &o.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = o.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let catalogue = o.catalogue.clone().or(file.catalogue).unwrap_or_else(|| {
+            format!("sqlite://{}", data_dir.join("catalogue.db").display())
+        });
+        let pool = o.pool.clone().or(file.pool).unwrap_or_else(|| data_dir.join("pool"));
+        let listen_s = o.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_s
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("listen address {listen_s:?} is not HOST:PORT, e.g. 127.0.0.1:8080")))?;
+        let log_format = match o.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(ConfigError::Invalid(format!("log format {other:?} is not text or json"))),
+        };
+        Ok(Config { data_dir, catalogue, pool, listen, log_format })
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.message().to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_live_in_the_data_dir() {
+        let c = Config::resolve(&Overrides::default()).unwrap();
+        assert_eq!(c.catalogue, "sqlite://tessera-data/catalogue.db");
+        assert_eq!(c.pool, PathBuf::from("tessera-data/pool"));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "data_dir = \"/d\"\npool = \"/p\"\nlisten = \"0.0.0.0:9\"\n").unwrap();
+        let o = Overrides { config: Some(path.clone()), pool: Some("/flag".into()), ..Default::default() };
+        let c = Config::resolve(&o).unwrap();
+        assert_eq!(c.pool, PathBuf::from("/flag"));
+        assert_eq!(c.data_dir, PathBuf::from("/d"));
+        assert_eq!(c.catalogue, "sqlite:///d/catalogue.db");
+        assert_eq!(c.listen.port(), 9);
+        std::fs::write(&path, "pool_dir = \"/x\"\n").unwrap();
+        assert!(Config::resolve(&o).unwrap_err().to_string().contains("pool_dir"));
+    }
+}

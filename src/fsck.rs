@@ -1,1 +1,211 @@
-//! todo
+//! `fsck`: the catalogue checked against the pool.
+//!
+//! For every dataset, every slice directory on disk and every time slice in
+//! the catalogue is visited; each catalogued tile must exist with its size
+//! and (unless `quick`) its blake3 checksum; each file no row points at is an
+//! orphan (an interrupted ingest leaves these). Work is bounded by one slice
+//! at a time, never by the whole catalogue. `repair` deletes orphans only:
+//! a missing or damaged tile cannot be repaired from here.
+
+use crate::catalogue::{Catalogue, CatalogueError, Dataset};
+use crate::model::{DatasetName, Timestamp};
+use crate::store::{Pool, checksum_file, is_temporary, parse_slice_dir_name, slice_dir_name};
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default)]
+pub struct FsckOptions {
+    /// Delete orphan files (and empty slice directories).
+    pub repair: bool,
+    /// Check sizes only, not checksums.
+    pub quick: bool,
+    /// Only this dataset.
+    pub dataset: Option<DatasetName>,
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// A catalogued tile whose file is absent.
+    Missing { path: String },
+    /// A file of the wrong size.
+    Size { path: String, expected: u64, found: u64 },
+    /// A file whose bytes changed.
+    Checksum { path: String },
+    /// A file (or directory) no catalogue row accounts for.
+    Orphan { path: PathBuf, removed: bool },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Missing { path } => write!(f, "missing: {path} is catalogued but absent from the pool"),
+            Problem::Size { path, expected, found } => {
+                write!(f, "size mismatch: {path} has {found} bytes, the catalogue says {expected}")
+            }
+            Problem::Checksum { path } => write!(f, "checksum mismatch: {path} differs from the catalogued checksum"),
+            Problem::Orphan { path, removed } => {
+                write!(f, "orphan: {} is in the pool but not in the catalogue{}", path.display(), if *removed { " (removed)" } else { "" })
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct FsckReport {
+    pub datasets: usize,
+    pub tiles_checked: u64,
+    pub bytes_checked: u64,
+    pub problems: Vec<Problem>,
+}
+
+impl FsckReport {
+    /// True when something is still wrong (removed orphans do not count).
+    pub fn has_problems(&self) -> bool {
+        self.problems.iter().any(|p| !matches!(p, Problem::Orphan { removed: true, .. }))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsckError {
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("no dataset {0}")]
+    NoDataset(DatasetName),
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<(String, bool)>, FsckError> {
+    match fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(FsckError::Io { path: dir.to_path_buf(), source }),
+        Ok(rd) => {
+            let mut out = Vec::new();
+            for e in rd {
+                let e = e.map_err(|source| FsckError::Io { path: dir.to_path_buf(), source })?;
+                let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                out.push((e.file_name().to_string_lossy().into_owned(), is_dir));
+            }
+            out.sort();
+            Ok(out)
+        }
+    }
+}
+
+fn remove(path: &Path, is_dir: bool) -> bool {
+    if is_dir { fs::remove_dir_all(path).is_ok() } else { fs::remove_file(path).is_ok() }
+}
+
+/// Checks the catalogue against the pool.
+pub async fn fsck(catalogue: &dyn Catalogue, pool: &Pool, opts: &FsckOptions) -> Result<FsckReport, FsckError> {
+    let mut report = FsckReport::default();
+    let datasets: Vec<Dataset> = match &opts.dataset {
+        Some(name) => vec![catalogue.dataset(name).await?.ok_or_else(|| FsckError::NoDataset(name.clone()))?],
+        None => catalogue.datasets().await?,
+    };
+    report.datasets = datasets.len();
+
+    if opts.dataset.is_none() {
+        // Directories of datasets the catalogue does not know. Only
+        // directories laid out like a dataset are touched.
+        let known: BTreeSet<&str> = datasets.iter().map(|d| d.def.name.as_str()).collect();
+        for (name, is_dir) in list_dir(pool.root())? {
+            if !is_dir || known.contains(name.as_str()) || DatasetName::parse(&name).is_err() {
+                continue;
+            }
+            let path = pool.root().join(&name);
+            let looks_like_dataset =
+                list_dir(&path)?.iter().all(|(n, d)| *d && parse_slice_dir_name(n).is_some());
+            if looks_like_dataset {
+                let removed = opts.repair && remove(&path, true);
+                report.problems.push(Problem::Orphan { path, removed });
+            }
+        }
+    }
+
+    for d in &datasets {
+        let dir = pool.dataset_dir(&d.def.name);
+        let mut slices: BTreeSet<Option<Timestamp>> = catalogue.time_slices(d.id).await?.into_iter().map(Some).collect();
+        slices.insert(None);
+        for (name, is_dir) in list_dir(&dir)? {
+            match parse_slice_dir_name(&name) {
+                Some(t) if is_dir => {
+                    slices.insert(t);
+                }
+                _ => {
+                    let path = dir.join(&name);
+                    let removed = opts.repair && remove(&path, is_dir);
+                    report.problems.push(Problem::Orphan { path, removed });
+                }
+            }
+        }
+        for t in slices {
+            check_slice(catalogue, pool, d, t, opts, &mut report).await?;
+        }
+    }
+    Ok(report)
+}
+
+async fn check_slice(
+    catalogue: &dyn Catalogue,
+    pool: &Pool,
+    d: &Dataset,
+    t: Option<Timestamp>,
+    opts: &FsckOptions,
+    report: &mut FsckReport,
+) -> Result<(), FsckError> {
+    let slice_dir = pool.dataset_dir(&d.def.name).join(slice_dir_name(t));
+    let tiles = catalogue.tiles_at(d.id, t).await?;
+    let by_name: HashMap<String, _> = tiles
+        .iter()
+        .map(|r| (Path::new(&r.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), r))
+        .collect();
+    let on_disk = list_dir(&slice_dir)?;
+    for (name, is_dir) in &on_disk {
+        if *is_dir || !by_name.contains_key(name) || is_temporary(name) {
+            let path = slice_dir.join(name);
+            let removed = opts.repair && remove(&path, *is_dir);
+            report.problems.push(Problem::Orphan { path, removed });
+        }
+    }
+    for r in &tiles {
+        let path = match pool.resolve(&r.path) {
+            Ok(p) => p,
+            Err(_) => {
+                report.problems.push(Problem::Missing { path: r.path.clone() });
+                continue;
+            }
+        };
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(_) => {
+                report.problems.push(Problem::Missing { path: r.path.clone() });
+                continue;
+            }
+        };
+        report.tiles_checked += 1;
+        if meta.len() != r.bytes {
+            report.problems.push(Problem::Size { path: r.path.clone(), expected: r.bytes, found: meta.len() });
+            continue;
+        }
+        if !opts.quick {
+            let p = path.clone();
+            let w = tokio::task::spawn_blocking(move || checksum_file(&p)).await.map_err(|e| FsckError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            match w {
+                Ok(w) if w.checksum == r.checksum => report.bytes_checked += w.bytes,
+                Ok(_) => report.problems.push(Problem::Checksum { path: r.path.clone() }),
+                Err(_) => report.problems.push(Problem::Missing { path: r.path.clone() }),
+            }
+        }
+    }
+    if opts.repair && t.is_some() && tiles.is_empty() {
+        // An emptied slice directory that only held orphans.
+        let _ = fs::remove_dir(&slice_dir);
+    }
+    Ok(())
+}

@@ -132,7 +132,7 @@ impl Catalogue for MemoryCatalogue {
                 let id = s.id();
                 s.datasets.insert(
                     def.name.as_str().to_string(),
-                    Dataset { id, def: def.clone(), stats: DatasetStats::default(), version: 1, created_at: now, updated_at: now },
+                    Dataset { id, def: def.clone(), stats: DatasetStats::default(), version: 0, created_at: now, updated_at: now },
                 );
                 id
             }

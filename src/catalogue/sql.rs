@@ -321,8 +321,8 @@ macro_rules! sql_catalogue {
                         let json = serde_json::to_string(def).map_err(|e| CatalogueError::Other(e.to_string()))?;
                         sqlx::query_scalar(
                             "INSERT INTO datasets (name, title, definition, nx, ny, x0, dx, y0, dy, tile_w, tile_h, \
-                             tile_format, crs_epsg, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id",
+                             tile_format, crs_epsg, version, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $14) RETURNING id",
                         )
                         .bind(def.name.as_str())
                         .bind(&def.title)
