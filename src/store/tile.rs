@@ -288,8 +288,7 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
     }
     {
         let mut v = wr.add_var(&var.name, var.dtype, &dims).map_err(&err)?;
-        put_attrs(&mut v, &var.attrs, if classic { classic_twin(var.dtype) } else { var.dtype }, classic)
-            .map_err(&err)?;
+        put_attrs(&mut v, &var.attrs, var.dtype, classic).map_err(&err)?;
         if !classic {
             let mut chunks: Vec<usize> = dims.iter().map(|_| 1).collect();
             let n = chunks.len();

@@ -1,0 +1,234 @@
+//! One conformance suite, run against every catalogue adapter.
+
+use crate::common;
+use std::sync::Arc;
+use tessera::catalogue::{Catalogue, CatalogueError, IngestBatch, NewTile, TileQuery, TimeSel};
+use tessera::model::*;
+
+fn axis(name: &str, n: usize, first: f64, step: f64) -> Axis {
+    Axis {
+        name: name.into(),
+        dtype: DataType::F32,
+        values: (0..n).map(|i| first + step * i as f64).collect(),
+        attrs: vec![Attribute::text("units", if name == "lat" { "degrees_north" } else { "degrees_east" })],
+    }
+}
+
+fn dataset(name: &str, nx: usize) -> DatasetDef {
+    DatasetDef {
+        name: DatasetName::parse(name).unwrap(),
+        title: "conformance".into(),
+        attrs: vec![
+            Attribute::text("Conventions", "CF-1.8"),
+            Attribute::new("answer", AttrValue::I64(vec![42, i64::MIN])),
+            Attribute::new("odd", AttrValue::F64(vec![f64::INFINITY])),
+        ],
+        grid: Grid { x: axis("lon", nx, 0.5, 1.0), y: axis("lat", 4, 1.5, -1.0), level: None, crs: Crs::default() },
+        time: TimeAxis::default_axis(),
+        tile: TileShape::new(2, 2).unwrap(),
+        format: TileFormat::Nc4Deflate,
+        deflate_level: 4,
+    }
+}
+
+fn var(name: &str, dtype: DataType, has_time: bool) -> VariableDef {
+    VariableDef {
+        name: name.into(),
+        dtype,
+        has_time,
+        has_level: false,
+        attrs: vec![
+            Attribute::new("_FillValue", AttrValue::I16(vec![-32768])),
+            Attribute::new("scale_factor", AttrValue::F32(vec![0.01])),
+        ],
+    }
+}
+
+fn tile(var: &str, t: Option<i64>, tx: u32, ty: u32) -> NewTile {
+    NewTile {
+        variable: var.into(),
+        time: t.map(Timestamp),
+        tx,
+        ty,
+        path: format!("ds/{var}_{t:?}_{tx}_{ty}.nc"),
+        bytes: 100 + (tx + 10 * ty) as u64,
+        checksum: format!("blake3:{tx}{ty}"),
+    }
+}
+
+/// The suite. Every adapter must behave identically.
+async fn conformance(cat: Arc<dyn Catalogue>) {
+    let name = DatasetName::parse("ds").unwrap();
+    cat.ping().await.unwrap();
+    assert!(cat.schema_version().await.unwrap() >= 1);
+    assert!(cat.datasets().await.unwrap().is_empty());
+    assert!(cat.dataset(&name).await.unwrap().is_none());
+
+    // First ingest creates the dataset.
+    let def = dataset("ds", 5);
+    let batch = IngestBatch {
+        dataset: def.clone(),
+        variables: vec![var("chl", DataType::I16, true), var("mask", DataType::U8, false)],
+        slices: vec![("chl".into(), Some(Timestamp(2000))), ("chl".into(), Some(Timestamp(1000))), ("mask".into(), None)],
+        tiles: vec![
+            tile("chl", Some(1000), 0, 0),
+            tile("chl", Some(1000), 1, 0),
+            tile("chl", Some(1000), 2, 1),
+            tile("chl", Some(2000), 0, 0),
+            tile("mask", None, 0, 0),
+            tile("mask", None, 2, 1),
+        ],
+    };
+    let d = cat.commit_ingest(&batch).await.unwrap();
+    assert_eq!(d.def, def, "definition round-trips exactly");
+    assert_eq!(d.version, 1);
+    assert_eq!(d.stats.slice_count, 2);
+    assert_eq!(d.stats.t_min, Some(Timestamp(1000)));
+    assert_eq!(d.stats.t_max, Some(Timestamp(2000)));
+    assert_eq!(d.stats.tile_count, 6);
+    assert_eq!(d.stats.bytes, batch.tiles.iter().map(|t| t.bytes).sum::<u64>());
+    assert_eq!(cat.dataset(&name).await.unwrap().unwrap(), d);
+    assert_eq!(cat.datasets().await.unwrap(), vec![d.clone()]);
+
+    let vars = cat.variables(d.id).await.unwrap();
+    assert_eq!(vars.iter().map(|v| v.def.name.as_str()).collect::<Vec<_>>(), ["chl", "mask"]);
+    assert_eq!(vars[0].def, var("chl", DataType::I16, true));
+    let (chl, mask) = (vars[0].id, vars[1].id);
+    assert_eq!(cat.time_slices(d.id).await.unwrap(), vec![Timestamp(1000), Timestamp(2000)]);
+    let mut times = cat.ingested_times(chl).await.unwrap();
+    times.sort();
+    assert_eq!(times, vec![Some(Timestamp(1000)), Some(Timestamp(2000))]);
+    assert_eq!(cat.ingested_times(mask).await.unwrap(), vec![None]);
+
+    // Tile lookups: a box in (time, ty, tx), ordered.
+    let q = |time, tx: std::ops::Range<u32>, ty: std::ops::Range<u32>, v| TileQuery { dataset_id: d.id, variable_id: v, time, tx, ty };
+    let all = cat.tiles(&q(TimeSel::Between(Timestamp(0), Timestamp(5000)), 0..3, 0..2, chl)).await.unwrap();
+    assert_eq!(all.iter().map(|t| (t.time.unwrap().0, t.ty, t.tx)).collect::<Vec<_>>(), [(1000, 0, 0), (1000, 0, 1), (1000, 1, 2), (2000, 0, 0)]);
+    assert_eq!(all[2].path, "ds/chl_Some(1000)_2_1.nc");
+    assert_eq!(all[2].bytes, 112);
+    assert_eq!(all[2].checksum, "blake3:21");
+    let one = cat.tiles(&q(TimeSel::Between(Timestamp(1000), Timestamp(1000)), 1..3, 0..1, chl)).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!((one[0].tx, one[0].ty), (1, 0));
+    assert!(cat.tiles(&q(TimeSel::Between(Timestamp(1001), Timestamp(1999)), 0..3, 0..2, chl)).await.unwrap().is_empty());
+    assert!(cat.tiles(&q(TimeSel::Static, 0..3, 0..2, chl)).await.unwrap().is_empty());
+    let st = cat.tiles(&q(TimeSel::Static, 0..3, 0..2, mask)).await.unwrap();
+    assert_eq!(st.iter().map(|t| (t.tx, t.ty, t.time)).collect::<Vec<_>>(), [(0, 0, None), (2, 1, None)]);
+    assert!(cat.tiles(&q(TimeSel::Static, 3..3, 0..2, mask)).await.unwrap().is_empty());
+    assert_eq!(cat.tiles_at(d.id, Some(Timestamp(1000))).await.unwrap().len(), 3);
+    assert_eq!(cat.tiles_at(d.id, None).await.unwrap().len(), 2);
+
+    // A second batch adds a slice and a variable; figures follow.
+    let batch2 = IngestBatch {
+        dataset: def.clone(),
+        variables: vec![var("chl", DataType::I16, true), var("sst", DataType::F32, true)],
+        slices: vec![("chl".into(), Some(Timestamp(3000))), ("sst".into(), Some(Timestamp(1000)))],
+        tiles: vec![tile("chl", Some(3000), 1, 1), tile("sst", Some(1000), 0, 0)],
+    };
+    let d2 = cat.commit_ingest(&batch2).await.unwrap();
+    assert_eq!(d2.version, 2);
+    assert_eq!(d2.stats.slice_count, 3);
+    assert_eq!(d2.stats.t_max, Some(Timestamp(3000)));
+    assert_eq!(d2.stats.tile_count, 8);
+    assert_eq!(cat.variables(d.id).await.unwrap().len(), 3);
+
+    // Conflicts leave nothing behind.
+    let dup = IngestBatch {
+        dataset: def.clone(),
+        variables: vec![var("chl", DataType::I16, true), var("new", DataType::F64, true)],
+        slices: vec![("new".into(), Some(Timestamp(5000))), ("chl".into(), Some(Timestamp(1000)))],
+        tiles: vec![tile("new", Some(5000), 0, 0)],
+    };
+    let err = cat.commit_ingest(&dup).await.unwrap_err();
+    assert!(matches!(err, CatalogueError::Conflict(_)), "{err}");
+    assert_eq!(cat.variables(d.id).await.unwrap().len(), 3, "the failed batch's variable is not there");
+    assert_eq!(cat.time_slices(d.id).await.unwrap().len(), 3, "nor its time slice");
+    assert_eq!(cat.dataset(&name).await.unwrap().unwrap().stats, d2.stats);
+
+    let mut other_grid = def.clone();
+    other_grid.grid.x = axis("lon", 6, 0.5, 1.0);
+    let err = cat
+        .commit_ingest(&IngestBatch { dataset: other_grid, variables: vec![], slices: vec![], tiles: vec![] })
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, CatalogueError::Conflict(m) if m.contains("lon has 5 points")), "{err}");
+
+    let err = cat
+        .commit_ingest(&IngestBatch {
+            dataset: def.clone(),
+            variables: vec![var("chl", DataType::F32, true)],
+            slices: vec![],
+            tiles: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, CatalogueError::Conflict(m) if m.contains("stored as i16")), "{err}");
+
+    // A second dataset is independent.
+    let other = DatasetName::parse("other").unwrap();
+    cat.commit_ingest(&IngestBatch {
+        dataset: dataset("other", 3),
+        variables: vec![var("chl", DataType::I16, true)],
+        slices: vec![("chl".into(), Some(Timestamp(1000)))],
+        tiles: vec![tile("chl", Some(1000), 0, 0)],
+    })
+    .await
+    .unwrap();
+    assert_eq!(cat.datasets().await.unwrap().iter().map(|d| d.def.name.to_string()).collect::<Vec<_>>(), ["ds", "other"]);
+
+    // Delete removes everything of one dataset only.
+    assert!(cat.delete_dataset(&name).await.unwrap());
+    assert!(!cat.delete_dataset(&name).await.unwrap());
+    assert!(cat.dataset(&name).await.unwrap().is_none());
+    assert!(cat.variables(d.id).await.unwrap().is_empty());
+    assert!(cat.tiles_at(d.id, Some(Timestamp(1000))).await.unwrap().is_empty());
+    assert!(cat.ingested_times(chl).await.unwrap().is_empty());
+    let o = cat.dataset(&other).await.unwrap().unwrap();
+    assert_eq!(cat.tiles_at(o.id, Some(Timestamp(1000))).await.unwrap().len(), 1);
+
+    // Re-creating a deleted dataset starts afresh.
+    let again = cat.commit_ingest(&batch).await.unwrap();
+    assert_eq!(again.stats.tile_count, 6);
+    assert_eq!(again.version, 1);
+}
+
+#[tokio::test]
+async fn memory_catalogue_conforms() {
+    conformance(common::open("memory:").await).await;
+}
+
+#[tokio::test]
+async fn sqlite_catalogue_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nested/dir/c.db").display());
+    let cat = common::open(&url).await;
+    assert_eq!(cat.backend(), "sqlite");
+    conformance(cat).await;
+    // The schema survives reopening, and migrating again is a no-op.
+    let cat = common::open(&url).await;
+    assert!(cat.dataset(&DatasetName::parse("ds").unwrap()).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn postgres_catalogue_conforms() {
+    let Some(url) = common::postgres_url().await else { return };
+    let cat = common::open(&url).await;
+    assert_eq!(cat.backend(), "postgres");
+    conformance(cat).await;
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable_not_a_panic() {
+    // Nothing listens on port 1.
+    let cat = tessera::catalogue::open("postgres://u:secret@127.0.0.1:1/db", false).await.unwrap();
+    let err = cat.ping().await.unwrap_err();
+    assert!(matches!(err, CatalogueError::Unavailable(_)), "{err}");
+    assert!(!err.to_string().contains("secret"));
+}
+
+#[tokio::test]
+async fn bad_catalogue_urls_are_refused() {
+    let err = tessera::catalogue::open("mysql://u:pw@h/db", true).await.err().unwrap();
+    assert!(err.to_string().contains("neither sqlite"), "{err}");
+    assert!(!err.to_string().contains("pw@"), "{err}");
+}

@@ -1,0 +1,121 @@
+//! The test harness: catalogues (SQLite, a throwaway PostgreSQL, memory),
+//! generated CF sources with known values, and the real binary.
+
+pub mod source;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tessera::catalogue::{self, Catalogue};
+
+/// Base URL of a PostgreSQL server the tests may create databases on
+/// (`.ci/run` and `scripts/test` start one and set it).
+pub const PG_ENV: &str = "TESSERA_TEST_POSTGRES";
+/// When set, a missing PostgreSQL fails the tests instead of skipping them.
+pub const PG_REQUIRED_ENV: &str = "TESSERA_TEST_POSTGRES_REQUIRED";
+
+/// A fresh, empty PostgreSQL database, or None (with a note) when no server
+/// is configured.
+pub async fn postgres_url() -> Option<String> {
+    let Ok(base) = std::env::var(PG_ENV) else {
+        if std::env::var(PG_REQUIRED_ENV).is_ok() {
+            panic!("{PG_REQUIRED_ENV} is set but {PG_ENV} is not: the PostgreSQL tests cannot run");
+        }
+        eprintln!("note: {PG_ENV} not set; PostgreSQL test skipped");
+        return None;
+    };
+    use sqlx::Connection;
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!("tessera_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to the test PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (prefix, _) = base.rsplit_once('/').expect("URL with a database");
+    Some(format!("{prefix}/{name}"))
+}
+
+/// The catalogues every backend-parametrised test runs against.
+pub async fn catalogue_urls(dir: &Path) -> Vec<String> {
+    let mut urls = vec![format!("sqlite://{}", dir.join("catalogue.db").display())];
+    if let Some(pg) = postgres_url().await {
+        urls.push(pg);
+    }
+    urls
+}
+
+pub async fn open(url: &str) -> Arc<dyn Catalogue> {
+    catalogue::open(url, true).await.unwrap_or_else(|e| panic!("open {url}: {e}"))
+}
+
+/// Runs the real `tessera` binary with a data dir and catalogue.
+pub struct Cli {
+    pub data_dir: PathBuf,
+    pub catalogue: String,
+}
+
+impl Cli {
+    pub fn new(data_dir: &Path, catalogue: &str) -> Self {
+        Cli { data_dir: data_dir.to_path_buf(), catalogue: catalogue.to_string() }
+    }
+
+    pub fn pool(&self) -> PathBuf {
+        self.data_dir.join("pool")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("TESSERA_DATA_DIR", &self.data_dir)
+            .env("TESSERA_CATALOGUE", &self.catalogue)
+            .env_remove("TESSERA_POOL")
+            .env_remove("TESSERA_CONFIG")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run tessera")
+    }
+
+    /// Runs and insists on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tessera {args:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and insists on failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "tessera {args:?} should have failed:\nstdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+/// Every regular file under a directory, relative to it, sorted.
+pub fn files_under(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}

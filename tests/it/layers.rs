@@ -1,0 +1,35 @@
+//! The dependency rule: pure modules name no I/O crate.
+
+use std::path::Path;
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn pure_modules_name_no_io_crates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for pure in ["model", "dap"] {
+        let dir = root.join(pure);
+        if dir.exists() {
+            rust_files(&dir, &mut files);
+        }
+    }
+    assert!(!files.is_empty(), "no pure modules found under {}", root.display());
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for krate in ["axum", "sqlx", "netcdf", "tokio"] {
+            for pat in [format!("{krate}::"), format!("use {krate}")] {
+                assert!(!text.contains(&pat), "{} names {krate}", f.display());
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The integration suite: one binary, shared harness in `common`.
+
+mod catalogue;
+mod cli;
+mod common;
+mod ingest;
+mod layers;
