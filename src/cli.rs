@@ -265,9 +265,10 @@ pub async fn show(cat: &dyn Catalogue, d: &Dataset) -> Result<String> {
             "{} {} points, {} .. {} step {} ({})",
             a.name,
             a.len(),
-            short(first),
-            short(a.values.last().copied().unwrap_or(first)),
-            short(step),
+            short(first, a.dtype),
+            short(a.values.last().copied().unwrap_or(first), a.dtype),
+            // The step derives from two rounded values: one digit less.
+            short_digits(step, if a.dtype == crate::model::DataType::F32 { 6 } else { 11 }),
             a.dtype
         ),
         Err(_) => format!("{} {} points ({})", a.name, a.len(), a.dtype),
@@ -365,9 +366,13 @@ pub fn human_bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
-/// A coordinate for people: 9 significant digits, no trailing zeros.
-fn short(v: f64) -> String {
-    let s = format!("{:.*}", (8 - v.abs().log10().floor().max(0.0) as usize).min(8), v);
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
-    if s == "-0" { "0".into() } else { s }
+/// A coordinate for people: rounded to the precision its type carries
+/// (7 significant digits for f32, 12 otherwise), printed shortest.
+fn short(v: f64, dtype: crate::model::DataType) -> String {
+    short_digits(v, if dtype == crate::model::DataType::F32 { 7 } else { 12 })
+}
+
+fn short_digits(v: f64, digits: usize) -> String {
+    let rounded: f64 = format!("{:.*e}", digits - 1, v).parse().unwrap_or(v);
+    if rounded == 0.0 { "0".into() } else { format!("{rounded}") }
 }

@@ -70,6 +70,7 @@ pub fn write_source(path: &Path, spec: &DemoSpec) -> Result<(), netcdf::Error> {
     let ny = (180.0 / spec.resolution).round() as usize;
     let lon: Vec<f32> = (0..nx).map(|i| (-180.0 + (i as f64 + 0.5) * spec.resolution) as f32).collect();
     let lat: Vec<f32> = (0..ny).map(|j| (90.0 - (j as f64 + 0.5) * spec.resolution) as f32).collect();
+    crate::store::tile::quiet_hdf5();
     let mut f = netcdf::create_with(path, netcdf::Options::NETCDF4)?;
     f.add_dimension("time", spec.days)?;
     f.add_dimension("lat", ny)?;

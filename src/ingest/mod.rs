@@ -336,6 +336,7 @@ fn write_tiles_inner(
     progress: bool,
     written: &mut Vec<NewTile>,
 ) -> Result<usize, IngestError> {
+    crate::store::tile::quiet_hdf5();
     let fail = |reason: String| SourceError { path: path.to_path_buf(), reason };
     let file = netcdf::open(path).map_err(|e| fail(format!("not a readable NetCDF file ({e})")))?;
     let grid = &def.grid;

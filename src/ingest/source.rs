@@ -112,6 +112,7 @@ fn attrs_of(v: &netcdf::Variable<'_>, path: &Path) -> Result<Vec<Attribute>, Sou
 /// Opens and validates a source. `only` restricts the data variables
 /// (empty: every variable on the grid).
 pub fn analyse(path: &Path, only: &[String]) -> Result<Source, SourceError> {
+    crate::store::tile::quiet_hdf5();
     let fail = |reason: String| SourceError { path: path.to_path_buf(), reason };
     let file = netcdf::open(path).map_err(|e| fail(format!("not a readable NetCDF file ({e})")))?;
 

@@ -23,6 +23,39 @@ use netcdf::{AttributeValue, Extents, NcTypeDescriptor};
 use std::ops::Range;
 use std::path::Path;
 
+/// Turns off HDF5's automatic error printing on the calling thread.
+///
+/// Debian's thread-safe HDF5 prints a diagnostic stack to stderr for every
+/// failed call, including the ones libnetcdf makes on purpose while probing
+/// attributes, and its error settings are per thread; so every thread that
+/// touches NetCDF-4 files calls this first. Errors still reach us as return
+/// codes. HDF5 is found through libnetcdf (`dlsym`), so no HDF5 link flags
+/// are needed; without HDF5 this does nothing. `TESSERA_HDF5_DIAG=1`
+/// keeps HDF5's own diagnostics, for debugging.
+pub fn quiet_hdf5() {
+    thread_local!(static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    QUIET.with(|q| {
+        if q.get() {
+            return;
+        }
+        q.set(true);
+        if std::env::var_os("TESSERA_HDF5_DIAG").is_some() {
+            return;
+        }
+        // SAFETY: dlsym with a NUL-terminated name; the symbol, if present, is
+        // `herr_t H5Eset_auto2(hid_t, H5E_auto2_t, void *)` with `hid_t` a
+        // 64-bit integer (HDF5 >= 1.10) and H5E_DEFAULT == 0.
+        unsafe {
+            let sym = libc::dlsym(libc::RTLD_DEFAULT, c"H5Eset_auto2".as_ptr());
+            if !sym.is_null() {
+                let f: extern "C" fn(i64, *const std::ffi::c_void, *mut std::ffi::c_void) -> i32 =
+                    std::mem::transmute(sym);
+                f(0, std::ptr::null(), std::ptr::null_mut());
+            }
+        }
+    });
+}
+
 /// Chunk side for NetCDF-4 tiles: a 256x256 window of one level.
 const CHUNK: usize = 256;
 
@@ -221,6 +254,7 @@ into_typed!(u8 => U8, i8 => I8, i16 => I16, u16 => U16, i32 => I32, u32 => U32, 
 /// Writes one tile file at `path` (normally a temporary name, see
 /// [`super::write_atomic`]). `data` has shape `[level?, h, w]`.
 pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result<()> {
+    quiet_hdf5();
     let err = nc_err(path);
     let ds = spec.dataset;
     let var = spec.var;
@@ -344,6 +378,7 @@ fn get_as<T: NcTypeDescriptor + Copy>(v: &netcdf::Variable<'_>, start: &[usize],
 /// `ranges` gives one range per dimension of the variable in the file.
 /// Unsigned variables stored as signed twins (NetCDF-3) come back unsigned.
 pub fn read_var(path: &Path, v: &netcdf::Variable<'_>, dtype: DataType, ranges: &[Range<usize>]) -> Result<TypedArray> {
+    quiet_hdf5();
     let err = nc_err(path);
     let start: Vec<usize> = ranges.iter().map(|r| r.start).collect();
     let count: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
@@ -385,6 +420,7 @@ pub fn nc_type(t: netcdf::types::NcVariableType) -> Option<DataType> {
 /// Reads a window `[level?, y, x]` of a tile's variable. `y` and `x` are
 /// relative to the tile.
 pub fn read_tile_window(path: &Path, var: &VariableDef, y: Range<usize>, x: Range<usize>) -> Result<TypedArray> {
+    quiet_hdf5();
     let err = nc_err(path);
     let file = netcdf::open(path).map_err(&err)?;
     let v = file.variable(&var.name).ok_or_else(|| StoreError::Invalid {
@@ -418,6 +454,7 @@ pub fn read_tile_window(path: &Path, var: &VariableDef, y: Range<usize>, x: Rang
 
 /// Reads a whole tile's variable as `[level?, y, x]`.
 pub fn read_tile(path: &Path, var: &VariableDef) -> Result<TypedArray> {
+    quiet_hdf5();
     let err = nc_err(path);
     let (h, w) = {
         let file = netcdf::open(path).map_err(&err)?;

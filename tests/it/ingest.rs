@@ -45,6 +45,7 @@ pub fn expected_tiles(name: &str, spec: &source::Spec, tile: usize, vars: &[&str
 
 /// Reads every tile back with netCDF and compares it with the source.
 pub fn check_tiles_against_source(pool: &Path, spec: &source::Spec, tile: usize, files: &[String]) {
+    tessera::store::tile::quiet_hdf5();
     for rel in files {
         let path = pool.join(rel);
         let file_name = Path::new(rel).file_name().unwrap().to_str().unwrap();
@@ -214,6 +215,7 @@ async fn every_type_in_every_tile_format() {
         assert_eq!(d.def.grid.crs.grid_mapping.as_ref().unwrap().name, "crs");
         assert!(!d.def.grid.crs.is_geographic());
         let vars = cat.variables(d.id).await.unwrap();
+        tessera::store::tile::quiet_hdf5();
         let srcf = netcdf::open(&src).unwrap();
         for name in names {
             let v = vars.iter().find(|v| v.def.name == name).unwrap();
@@ -238,9 +240,9 @@ async fn every_type_in_every_tile_format() {
             }
         }
         if format == TileFormat::Nc3Offset64 {
-            let out = std::process::Command::new("ncdump").args(["-k"]).arg(pool.root().join("types/2020-02-29T06-00-00.000/v_u16_tile_x0_y0.nc")).output().expect("ncdump");
+            let out = common::command("ncdump").args(["-k"]).arg(pool.root().join("types/2020-02-29T06-00-00.000/v_u16_tile_x0_y0.nc")).output().expect("ncdump");
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "64-bit offset");
-            let out = std::process::Command::new("ncdump").args(["-h"]).arg(pool.root().join("types/2020-02-29T06-00-00.000/v_u16_tile_x0_y0.nc")).output().unwrap();
+            let out = common::command("ncdump").args(["-h"]).arg(pool.root().join("types/2020-02-29T06-00-00.000/v_u16_tile_x0_y0.nc")).output().unwrap();
             assert!(String::from_utf8_lossy(&out.stdout).contains("v_u16:_Unsigned = \"true\""));
         }
     }

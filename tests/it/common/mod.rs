@@ -50,6 +50,25 @@ pub async fn open(url: &str) -> Arc<dyn Catalogue> {
     catalogue::open(url, true).await.unwrap_or_else(|e| panic!("open {url}: {e}"))
 }
 
+/// A command whose child inherits no file descriptor but stdio.
+///
+/// HDF5 takes `flock` locks on the files it opens, without `O_CLOEXEC`; a
+/// child forked while another test thread has a NetCDF-4 file open would
+/// keep that descriptor, and its lock, for its whole life, and the test
+/// thread's next open of the file would fail with "unable to lock the file".
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(program);
+    // SAFETY: close_range is async-signal-safe and touches no Rust state.
+    unsafe {
+        c.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    c
+}
+
 /// Runs the real `tessera` binary with a data dir and catalogue.
 pub struct Cli {
     pub data_dir: PathBuf,
@@ -66,7 +85,7 @@ impl Cli {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tessera"))
+        command(env!("CARGO_BIN_EXE_tessera"))
             .args(args)
             .env("TESSERA_DATA_DIR", &self.data_dir)
             .env("TESSERA_CATALOGUE", &self.catalogue)

@@ -71,6 +71,7 @@ pub fn write(path: &Path, spec: &Spec) {
 }
 
 pub fn write_vars(path: &Path, spec: &Spec, vars: &[&str]) {
+    tessera::store::tile::quiet_hdf5();
     let opts = if spec.netcdf4 { netcdf::Options::NETCDF4 } else { netcdf::Options::_64BIT_OFFSET };
     let mut f = netcdf::create_with(path, opts).unwrap();
     f.add_dimension("time", spec.nt).unwrap();
@@ -155,6 +156,7 @@ pub fn write_vars(path: &Path, spec: &Spec, vars: &[&str]) {
 /// A small source with one variable of every supported type, values
 /// spanning each type's range (unsigned values above the signed maximum).
 pub fn write_all_types(path: &Path, ny: usize, nx: usize) {
+    tessera::store::tile::quiet_hdf5();
     let mut f = netcdf::create_with(path, netcdf::Options::NETCDF4).unwrap();
     f.add_dimension("y", ny).unwrap();
     f.add_dimension("x", nx).unwrap();
