@@ -23,6 +23,7 @@
 pub mod catalogue;
 pub mod cli;
 pub mod config;
+pub mod dap;
 pub mod demo;
 pub mod fsck;
 pub mod ingest;

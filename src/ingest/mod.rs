@@ -298,7 +298,7 @@ fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
     let bar = ProgressBar::new(total_bytes);
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+            "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
         )
         .expect("valid template"),
     );
