@@ -52,8 +52,23 @@ pub enum Command {
     Datasets(DatasetsCommand),
     /// Check the catalogue against the pool.
     Fsck(FsckArgs),
-    /// Generate a synthetic demo source and ingest it.
+    /// Generate a synthetic demo source, ingest it and serve it.
     Demo(DemoArgs),
+    /// Serve every dataset over OPeNDAP (DAP2).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TESSERA_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Largest response in bytes; larger requests get 413 [default: 4 GiB].
+    #[arg(long, env = "TESSERA_MAX_RESPONSE_BYTES", value_name = "BYTES")]
+    pub max_response_bytes: Option<u64>,
+    /// Tile files kept open [default: 512].
+    #[arg(long, env = "TESSERA_OPEN_FILES", value_name = "N")]
+    pub open_files: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +130,11 @@ pub struct DemoArgs {
     /// Number of daily time steps.
     #[arg(long, default_value_t = 4)]
     pub days: usize,
+    /// Ingest only; do not serve.
+    #[arg(long)]
+    pub no_serve: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 impl GlobalArgs {
@@ -126,6 +146,8 @@ impl GlobalArgs {
             pool: self.pool.clone(),
             listen: None,
             log_format: self.log_format.clone(),
+            max_response_bytes: None,
+            open_files: None,
         }
     }
 }
@@ -145,7 +167,13 @@ async fn open(config: &Config) -> Result<(Arc<dyn Catalogue>, Pool)> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
-    let config = Config::resolve(&cli.global.overrides())?;
+    let mut overrides = cli.global.overrides();
+    if let Command::Serve(s) | Command::Demo(DemoArgs { serve: s, .. }) = &cli.command {
+        overrides.listen = s.listen.clone();
+        overrides.max_response_bytes = s.max_response_bytes;
+        overrides.open_files = s.open_files;
+    }
+    let config = Config::resolve(&overrides)?;
     crate::telemetry::init(config.log_format);
     match cli.command {
         Command::Migrate => {
@@ -200,6 +228,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo(args) => demo(&config, args).await,
+        Command::Serve(_) => {
+            let (cat, pool) = open(&config).await?;
+            serve(&config, cat, pool, None).await
+        }
     }
 }
 
@@ -351,6 +383,36 @@ async fn demo(config: &Config, args: DemoArgs) -> Result<()> {
     let d = cat.dataset(&name).await?.context("demo dataset vanished")?;
     print!("{}", show(cat.as_ref(), &d).await?);
     println!("\ntiles are plain NetCDF: ncdump -h {}/{}/static/mask_tile_x0_y0.nc", config.pool.display(), name);
+    if args.no_serve {
+        return Ok(());
+    }
+    serve(config, cat, pool, Some(name)).await
+}
+
+/// Binds, prints what to try, serves until ctrl-c or SIGTERM.
+async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Option<DatasetName>) -> Result<()> {
+    use crate::archive::{Archive, Limits};
+    use crate::store::reader::NetcdfReader;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let reader = Arc::new(NetcdfReader::new(config.open_files));
+    let archive = Arc::new(Archive::new(cat.clone(), pool, reader, Limits { max_response_bytes: config.max_response_bytes }));
+    let router = crate::http::router(crate::http::AppState { archive });
+    let base = format!("http://{addr}");
+    tracing::info!(address = %addr, catalogue = %catalogue::redact(&config.catalogue), backend = cat.backend(), "serving");
+    println!("\nserving on {base}/  (ctrl-c to stop)");
+    if let Some(name) = demo {
+        let u = format!("{base}/dap/{name}");
+        println!("\ntry:");
+        println!("  ncdump -h {u}");
+        println!("  ncdump -v lat '{u}?lat[0:600:1799]'");
+        println!("  curl '{u}.ascii?sst[0][899:1:901][1799:1:1801]'");
+        println!("  python3 -c \"import xarray as xr; print(xr.open_dataset('{u}'))\"");
+        println!("  open {u}.html in a browser");
+    }
+    crate::http::serve(listener, router, crate::http::shutdown_signal()).await?;
     Ok(())
 }
 

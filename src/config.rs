@@ -8,6 +8,8 @@
 //! pool = "/srv/tessera/pool"
 //! listen = "0.0.0.0:8080"
 //! log_format = "json"          # or "text"
+//! max_response_bytes = 4294967296
+//! open_files = 512              # tile files kept open
 //! ```
 //!
 //! Defaults: the data directory is `./tessera-data`; the catalogue is the
@@ -20,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_DATA_DIR: &str = "tessera-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 << 30;
+pub const DEFAULT_OPEN_FILES: usize = 512;
 
 /// The settings a TOML file may hold. Unknown keys are an error, so that a
 /// typo does not silently fall back to a default.
@@ -31,6 +35,8 @@ pub struct FileConfig {
     pub pool: Option<PathBuf>,
     pub listen: Option<String>,
     pub log_format: Option<String>,
+    pub max_response_bytes: Option<u64>,
+    pub open_files: Option<usize>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -42,6 +48,8 @@ pub struct Overrides {
     pub pool: Option<PathBuf>,
     pub listen: Option<String>,
     pub log_format: Option<String>,
+    pub max_response_bytes: Option<u64>,
+    pub open_files: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +66,10 @@ pub struct Config {
     pub pool: PathBuf,
     pub listen: SocketAddr,
     pub log_format: LogFormat,
+    /// Largest response (XDR bytes) served; larger requests get 413.
+    pub max_response_bytes: u64,
+    /// Tile files kept open by the reader.
+    pub open_files: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +103,9 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => return Err(ConfigError::Invalid(format!("log format {other:?} is not text or json"))),
         };
-        Ok(Config { data_dir, catalogue, pool, listen, log_format })
+        let max_response_bytes = o.max_response_bytes.or(file.max_response_bytes).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
+        let open_files = o.open_files.or(file.open_files).unwrap_or(DEFAULT_OPEN_FILES).max(1);
+        Ok(Config { data_dir, catalogue, pool, listen, log_format, max_response_bytes, open_files })
     }
 }
 

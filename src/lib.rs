@@ -20,14 +20,17 @@
 //! item (a test in `tests/` checks it). Errors are typed per layer with
 //! `thiserror`; `anyhow` appears only in the CLI.
 
+pub mod archive;
 pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod dap;
 pub mod demo;
 pub mod fsck;
+pub mod http;
 pub mod ingest;
 pub mod model;
+pub mod mosaic;
 pub mod store;
 pub mod telemetry;
 

@@ -11,6 +11,6 @@ pub use attr::{AttrValue, Attribute, Attributes};
 pub use dataset::{
     DatasetDef, DatasetName, NameError, TileFormat, TimeAxis, VariableDef, is_safe_name,
 };
-pub use dtype::{DataType, TypedArray};
+pub use dtype::{DataType, IntoTyped, TypedArray};
 pub use grid::{Axis, AxisError, Crs, Grid, GridMapping, TileIndex, TileShape, Window};
 pub use time::{CfTime, TimeError, Timestamp, format_slice_dir, parse_slice_dir, parse_user_time};

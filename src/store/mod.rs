@@ -11,6 +11,7 @@
 //! temporary file that `fsck --repair` removes. The pool is the data; the
 //! catalogue is the index.
 
+pub mod reader;
 pub mod tile;
 
 use crate::model::{DatasetName, Timestamp, format_slice_dir, parse_slice_dir};

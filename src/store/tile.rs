@@ -232,24 +232,7 @@ fn put_coord(var: &mut netcdf::VariableMut<'_>, t: DataType, values: &[f64], cla
     put_typed(var, &data, classic)
 }
 
-impl TypedArray {
-    /// A one-dimensional array of values.
-    pub fn from_vec<T: IntoTyped>(v: Vec<T>) -> TypedArray {
-        let n = v.len();
-        T::typed(ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("1-D shape"))
-    }
-}
-
-/// Element types a [`TypedArray`] can hold.
-pub trait IntoTyped: Sized + Copy + NcTypeDescriptor {
-    fn typed(a: ArrayD<Self>) -> TypedArray;
-}
-macro_rules! into_typed {
-    ($($t:ty => $v:ident),*) => {$(
-        impl IntoTyped for $t { fn typed(a: ArrayD<$t>) -> TypedArray { TypedArray::$v(a) } }
-    )*};
-}
-into_typed!(u8 => U8, i8 => I8, i16 => I16, u16 => U16, i32 => I32, u32 => U32, f32 => F32, f64 => F64);
+pub use crate::model::IntoTyped;
 
 /// Writes one tile file at `path` (normally a temporary name, see
 /// [`super::write_atomic`]). `data` has shape `[level?, h, w]`.

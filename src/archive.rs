@@ -1,0 +1,666 @@
+//! The request path: resolve -> plan -> read -> mosaic -> encode.
+//!
+//! ```text
+//! name -> DatasetView (catalogue, cached per dataset version)
+//!      -> dap::view::Subset (pure: constraint resolved against the view)
+//!      -> Plan (one catalogue range query per data array; files checked)
+//!      -> bands of output rows: tile windows read through TileReader,
+//!         placed with `mosaic`, encoded as XDR or ASCII, handed to a sink
+//! ```
+//!
+//! Everything that can fail with a status (unknown dataset, bad constraint,
+//! response too large, a catalogued tile missing from the pool) fails before
+//! the first byte; after that, [`produce`] can only cut the body short.
+
+use crate::catalogue::{Catalogue, CatalogueError, Dataset, TileQuery, TimeSel, Variable};
+use crate::dap::ce::{CeError, CeErrorKind};
+use crate::dap::das::{Attr, AttrValue as DasValue, Das, VarAttrs};
+use crate::dap::types::{DapType, StorageType};
+use crate::dap::view::{self, Array, BoundRole, CoordLookup, SentArray, SentVar, Subset, ValueQuery, View, ViewVar};
+use crate::dap::{ascii, xdr};
+use crate::model::{AttrValue, Attribute, Axis, CfTime, DataType, DatasetName, Timestamp, TypedArray, parse_user_time};
+use crate::mosaic::{self, AxisPiece, BandSlice};
+use crate::store::Pool;
+use crate::store::reader::TileReader;
+use crate::with_data_type;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Bytes handed to the sink at a time.
+const CHUNK: usize = 1 << 20;
+/// Bytes of stored values per band.
+const BAND_BYTES: usize = 8 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("response of {size} bytes exceeds the limit of {limit} bytes; request a smaller subset (fewer variables, a shorter range or a stride)")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("dataset {dataset}: tile {path} is catalogued but cannot be read: {reason}")]
+    Tile { dataset: String, path: String, reason: String },
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<CatalogueError> for ArchiveError {
+    fn from(e: CatalogueError) -> Self {
+        match e {
+            CatalogueError::Unavailable(m) => ArchiveError::Unavailable(format!("catalogue unavailable: {m}")),
+            other => ArchiveError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<CeError> for ArchiveError {
+    fn from(e: CeError) -> Self {
+        let msg = format!("Constraint error: {e}");
+        match e.kind() {
+            CeErrorKind::TooLarge => ArchiveError::TooLarge { size: u64::MAX, limit: view::MAX_ELEMENTS },
+            _ => ArchiveError::BadRequest(msg),
+        }
+    }
+}
+
+/// What a DAP name stands for.
+#[derive(Clone, Debug, PartialEq)]
+enum Role {
+    Time,
+    Level,
+    Y,
+    X,
+    GridMapping,
+    Data(usize),
+}
+
+/// A dataset as DAP sees it, built once per dataset version.
+pub struct DatasetView {
+    pub dataset: Dataset,
+    pub vars: Vec<Variable>,
+    pub times: Vec<Timestamp>,
+    pub time_values: Vec<f64>,
+    pub view: View,
+    pub dds: String,
+    pub das: String,
+    roles: HashMap<String, Role>,
+}
+
+/// The DAP2 storage type of a stored type.
+pub fn storage(t: DataType) -> StorageType {
+    match t {
+        DataType::U8 => StorageType::U8,
+        DataType::I8 => StorageType::I8,
+        DataType::I16 => StorageType::I16,
+        DataType::U16 => StorageType::U16,
+        DataType::I32 => StorageType::I32,
+        DataType::U32 => StorageType::U32,
+        DataType::F32 => StorageType::F32,
+        DataType::F64 => StorageType::F64,
+    }
+}
+
+fn das_value(v: &AttrValue) -> DasValue {
+    match v.clone() {
+        AttrValue::Text(s) => DasValue::Text(s),
+        AttrValue::U8(x) => DasValue::U8(x),
+        AttrValue::I8(x) => DasValue::I8(x),
+        AttrValue::I16(x) => DasValue::I16(x),
+        AttrValue::U16(x) => DasValue::U16(x),
+        AttrValue::I32(x) => DasValue::I32(x),
+        AttrValue::U32(x) => DasValue::U32(x),
+        AttrValue::I64(x) => DasValue::I64(x),
+        AttrValue::U64(x) => DasValue::U64(x),
+        AttrValue::F32(x) => DasValue::F32(x),
+        AttrValue::F64(x) => DasValue::F64(x),
+    }
+}
+
+fn das_attrs(attrs: &[Attribute]) -> Vec<Attr> {
+    attrs.iter().map(|a| Attr::new(a.name.clone(), das_value(&a.value))).collect()
+}
+
+impl DatasetView {
+    /// Builds the DAP view: coordinate arrays first (time, level, y, x),
+    /// the grid mapping, then one Grid per variable.
+    pub fn build(dataset: Dataset, vars: Vec<Variable>, times: Vec<Timestamp>) -> Result<DatasetView, ArchiveError> {
+        let def = &dataset.def;
+        let cf = CfTime::parse(&def.time.units, Some(&def.time.calendar))
+            .map_err(|e| ArchiveError::Internal(format!("dataset {}: {e}", def.name)))?;
+        let time_values: Vec<f64> = times.iter().map(|&t| cf.to_value(t)).collect();
+        let has_time = !times.is_empty() && vars.iter().any(|v| v.def.has_time);
+        let level = def.grid.level.as_ref().filter(|_| vars.iter().any(|v| v.def.has_level));
+        let axis_array = |a: &Axis| Array::new(a.name.clone(), storage(a.dtype).dap_type(), [(a.name.clone(), a.len())]);
+        let time_array = Array::new(def.time.name.clone(), DapType::Float64, [(def.time.name.clone(), times.len())]);
+
+        let mut out: Vec<ViewVar> = Vec::new();
+        let mut roles = HashMap::new();
+        let mut das = Das::default();
+        if has_time {
+            out.push(ViewVar::Array(time_array.clone()));
+            roles.insert(def.time.name.clone(), Role::Time);
+            das.vars.push(VarAttrs { name: def.time.name.clone(), storage: Some(StorageType::F64), attrs: das_attrs(&def.time.attrs) });
+            das.unlimited_dim = Some(def.time.name.clone());
+        }
+        if let Some(l) = level {
+            out.push(ViewVar::Array(axis_array(l)));
+            roles.insert(l.name.clone(), Role::Level);
+            das.vars.push(VarAttrs { name: l.name.clone(), storage: Some(storage(l.dtype)), attrs: das_attrs(&l.attrs) });
+        }
+        for (a, role) in [(&def.grid.y, Role::Y), (&def.grid.x, Role::X)] {
+            out.push(ViewVar::Array(axis_array(a)));
+            roles.insert(a.name.clone(), role);
+            das.vars.push(VarAttrs { name: a.name.clone(), storage: Some(storage(a.dtype)), attrs: das_attrs(&a.attrs) });
+        }
+        if let Some(gm) = &def.grid.crs.grid_mapping {
+            out.push(ViewVar::Array(Array::new(gm.name.clone(), DapType::Int32, Vec::<(String, usize)>::new())));
+            roles.insert(gm.name.clone(), Role::GridMapping);
+            das.vars.push(VarAttrs { name: gm.name.clone(), storage: Some(StorageType::I32), attrs: das_attrs(&gm.attrs) });
+        }
+        for (i, v) in vars.iter().enumerate() {
+            if v.def.has_time && !has_time {
+                continue;
+            }
+            let mut dims: Vec<(String, usize)> = Vec::new();
+            let mut maps = Vec::new();
+            if v.def.has_time {
+                dims.push((def.time.name.clone(), times.len()));
+                maps.push(time_array.clone());
+            }
+            if v.def.has_level {
+                if let Some(l) = level {
+                    dims.push((l.name.clone(), l.len()));
+                    maps.push(axis_array(l));
+                }
+            }
+            for a in [&def.grid.y, &def.grid.x] {
+                dims.push((a.name.clone(), a.len()));
+                maps.push(axis_array(a));
+            }
+            let array = Array::new(v.def.name.clone(), storage(v.def.dtype).dap_type(), dims);
+            let grid = view::Grid::new(array, maps).map_err(|e| ArchiveError::Internal(e.to_string()))?;
+            out.push(ViewVar::Grid(grid));
+            roles.insert(v.def.name.clone(), Role::Data(i));
+            das.vars.push(VarAttrs { name: v.def.name.clone(), storage: Some(storage(v.def.dtype)), attrs: das_attrs(&v.def.attrs) });
+        }
+        das.global = das_attrs(&def.attrs);
+        let view = View::new(def.name.as_str(), out).map_err(|e| ArchiveError::Internal(e.to_string()))?;
+        let (das_text, notes) = das.render_with_notes();
+        for n in notes {
+            tracing::debug!(dataset = %def.name, "DAS: {n}");
+        }
+        Ok(DatasetView { dds: view.dds(), das: das_text, view, dataset, vars, times, time_values, roles })
+    }
+
+    fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.get(name)
+    }
+
+    /// Resolves a raw (still percent-encoded) constraint expression.
+    pub fn resolve(&self, raw_query: &str) -> Result<Subset, ArchiveError> {
+        let ce = crate::dap::ce::parse(raw_query)?;
+        Ok(view::resolve_with(&self.view, &ce, &Lookup(self))?)
+    }
+
+    /// The values of a coordinate, as f64, in order.
+    fn coordinate(&self, dim: &str) -> Option<(Vec<f64>, bool)> {
+        let def = &self.dataset.def;
+        match self.role(dim)? {
+            Role::Time => Some((self.time_values.clone(), true)),
+            Role::Level => def.grid.level.as_ref().map(|l| (l.values.clone(), false)),
+            Role::Y => Some((def.grid.y.values.clone(), false)),
+            Role::X => Some((def.grid.x.values.clone(), false)),
+            _ => None,
+        }
+    }
+}
+
+/// Coordinate-value hyperslabs (`[(40.0):(30.0)]`, `[(2010-01-15)]`):
+/// bounds in the axis's own order select the cells inside them,
+/// inclusive; a single value selects the nearest cell.
+struct Lookup<'a>(&'a DatasetView);
+
+impl CoordLookup for Lookup<'_> {
+    fn index_of(&self, q: &ValueQuery<'_>) -> Result<usize, String> {
+        let dv = self.0;
+        let name = &q.dim.name;
+        let (values, is_time) = dv.coordinate(name).ok_or_else(|| format!("dimension {name} has no coordinate values"))?;
+        let text = q.value.text.trim();
+        let v: f64 = if is_time {
+            let t = parse_user_time(text).map_err(|e| e.to_string())?;
+            let def = &dv.dataset.def;
+            CfTime::parse(&def.time.units, Some(&def.time.calendar)).map_err(|e| e.to_string())?.to_value(t)
+        } else {
+            text.parse().map_err(|_| format!("{text:?} is not a number (the axis {name} is numeric)"))?
+        };
+        if values.is_empty() {
+            return Err(format!("axis {name} is empty"));
+        }
+        let (first, last) = (values[0], values[values.len() - 1]);
+        let ascending = last >= first;
+        let half = if values.len() > 1 { ((last - first) / (values.len() - 1) as f64).abs() / 2.0 } else { 0.0 };
+        let (lo, hi) = if ascending { (first, last) } else { (last, first) };
+        let show = |x: f64| if is_time { dv.times[values.iter().position(|&y| y == x).unwrap_or(0)].iso() } else { format!("{x}") };
+        if !(v >= lo - half && v <= hi + half) {
+            return Err(format!("{text} is outside the axis {name}, which runs from {} to {}", show(first), show(last)));
+        }
+        // A small tolerance so that a value printed from a float32
+        // coordinate still selects that coordinate.
+        let eps = half * 1e-3;
+        let idx = match q.role {
+            BoundRole::Single => values
+                .iter()
+                .enumerate()
+                .min_by(|a, b| (a.1 - v).abs().total_cmp(&(b.1 - v).abs()))
+                .map(|(i, _)| i)
+                .unwrap_or(0),
+            BoundRole::Start => values
+                .iter()
+                .position(|&c| if ascending { c >= v - eps } else { c <= v + eps })
+                .ok_or_else(|| format!("no {name} value from {text} on"))?,
+            BoundRole::Stop => values
+                .iter()
+                .rposition(|&c| if ascending { c <= v + eps } else { c >= v - eps })
+                .ok_or_else(|| format!("no {name} value up to {text}"))?,
+        };
+        Ok(idx)
+    }
+}
+
+/// Limits of the request path.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_response_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_response_bytes: 4 << 30 }
+    }
+}
+
+/// The archive as the HTTP layer sees it.
+pub struct Archive {
+    pub catalogue: Arc<dyn Catalogue>,
+    pub pool: Pool,
+    pub reader: Arc<dyn TileReader>,
+    pub limits: Limits,
+    views: Mutex<HashMap<String, Arc<DatasetView>>>,
+}
+
+/// Tiles of one data array: (time, tx, ty) -> file.
+type TileMap = HashMap<(Option<i64>, u32, u32), (PathBuf, String)>;
+
+/// A resolved request, ready to produce.
+pub struct Plan {
+    pub view: Arc<DatasetView>,
+    pub subset: Subset,
+    tiles: HashMap<String, TileMap>,
+}
+
+impl Archive {
+    pub fn new(catalogue: Arc<dyn Catalogue>, pool: Pool, reader: Arc<dyn TileReader>, limits: Limits) -> Self {
+        Archive { catalogue, pool, reader, limits, views: Mutex::new(HashMap::new()) }
+    }
+
+    /// The current view of a dataset: one indexed catalogue query, plus a
+    /// rebuild when the dataset's version changed.
+    pub async fn view(&self, name: &str) -> Result<Arc<DatasetView>, ArchiveError> {
+        let not_found = || ArchiveError::NotFound(format!("no dataset {name:?} on this server"));
+        let dn = DatasetName::parse(name).map_err(|_| not_found())?;
+        let Some(dataset) = self.catalogue.dataset(&dn).await? else {
+            self.views.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+            return Err(not_found());
+        };
+        if let Some(v) = self.views.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            if v.dataset.id == dataset.id && v.dataset.version == dataset.version {
+                return Ok(v.clone());
+            }
+        }
+        let vars = self.catalogue.variables(dataset.id).await?;
+        let times = self.catalogue.time_slices(dataset.id).await?;
+        let v = Arc::new(DatasetView::build(dataset, vars, times)?);
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), v.clone());
+        Ok(v)
+    }
+
+    /// Looks up the tiles every data array needs (one range query each),
+    /// checks the response size and that every tile file exists.
+    pub async fn plan(&self, view: Arc<DatasetView>, subset: Subset, data_bytes: Option<u64>) -> Result<Plan, ArchiveError> {
+        if let Some(size) = data_bytes {
+            if size > self.limits.max_response_bytes {
+                return Err(ArchiveError::TooLarge { size, limit: self.limits.max_response_bytes });
+            }
+        }
+        let def = &view.dataset.def;
+        let mut tiles = HashMap::new();
+        for a in subset.arrays() {
+            let Some(Role::Data(i)) = view.role(&a.name) else { continue };
+            let var = &view.vars[*i];
+            let n = a.dims.len();
+            let (yr, xr) = (a.dims[n - 2].range, a.dims[n - 1].range);
+            let (th, tw) = (def.tile.h, def.tile.w);
+            let time = if var.def.has_time {
+                let tr = a.dims[0].range;
+                TimeSel::Between(view.times[tr.start], view.times[tr.last()])
+            } else {
+                TimeSel::Static
+            };
+            let q = TileQuery {
+                dataset_id: view.dataset.id,
+                variable_id: var.id,
+                time,
+                tx: (xr.start / tw) as u32..(xr.last() / tw + 1) as u32,
+                ty: (yr.start / th) as u32..(yr.last() / th + 1) as u32,
+            };
+            let mut map = TileMap::new();
+            for t in self.catalogue.tiles(&q).await? {
+                let path = self.pool.resolve(&t.path).map_err(|e| ArchiveError::Internal(e.to_string()))?;
+                map.insert((t.time.map(|t| t.0), t.tx, t.ty), (path, t.path));
+            }
+            tiles.insert(a.path.clone(), map);
+        }
+        // A catalogued tile missing from the pool is an error now, with a
+        // status, rather than a truncated body later.
+        let all: Vec<(PathBuf, String)> = tiles.values().flat_map(|m| m.values().cloned()).collect();
+        let name = def.name.to_string();
+        tokio::task::spawn_blocking(move || {
+            for (abs, rel) in all {
+                if let Err(e) = std::fs::metadata(&abs) {
+                    return Err(ArchiveError::Tile { dataset: name, path: rel, reason: e.to_string() });
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| ArchiveError::Internal(e.to_string()))??;
+        Ok(Plan { view, subset, tiles })
+    }
+}
+
+/// The output encodings of [`produce`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `.dods`: the constrained DDS, `Data:\n`, XDR.
+    Dods,
+    /// `.ascii`: comma-separated rows.
+    Ascii,
+}
+
+/// Buffers output and hands it to the sink in chunks; `false` from the sink
+/// (the client went away) stops production.
+struct Out<'a> {
+    buf: Vec<u8>,
+    sink: &'a mut dyn FnMut(Vec<u8>) -> bool,
+}
+
+#[derive(Debug)]
+pub enum Stop {
+    /// The client went away.
+    Closed,
+    Failed(ArchiveError),
+}
+
+impl From<ArchiveError> for Stop {
+    fn from(e: ArchiveError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+impl Out<'_> {
+    fn maybe_flush(&mut self) -> Result<(), Stop> {
+        if self.buf.len() >= CHUNK { self.flush() } else { Ok(()) }
+    }
+    fn flush(&mut self) -> Result<(), Stop> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + CHUNK / 4));
+        if (self.sink)(chunk) { Ok(()) } else { Err(Stop::Closed) }
+    }
+}
+
+fn xdr_err(e: xdr::XdrError) -> Stop {
+    Stop::Failed(ArchiveError::Internal(format!("encoding: {e}")))
+}
+
+fn encode_band(enc: &mut xdr::ArrayEncoder, band: &TypedArray, out: &mut Vec<u8>) -> Result<(), Stop> {
+    mosaic::with_band_slice(band, |s| match s {
+        BandSlice::U8(v) => enc.encode(v, out),
+        BandSlice::I8(v) => enc.encode(v, out),
+        BandSlice::I16(v) => enc.encode(v, out),
+        BandSlice::U16(v) => enc.encode(v, out),
+        BandSlice::I32(v) => enc.encode(v, out),
+        BandSlice::U32(v) => enc.encode(v, out),
+        BandSlice::F32(v) => enc.encode(v, out),
+        BandSlice::F64(v) => enc.encode(v, out),
+    })
+    .map_err(xdr_err)
+}
+
+fn ascii_band(arr: &ascii::AsciiArray, first_row: usize, band: &TypedArray, out: &mut String) -> Result<(), Stop> {
+    mosaic::with_band_slice(band, |s| match s {
+        BandSlice::U8(v) => arr.write_rows(first_row, v, out),
+        BandSlice::I8(v) => arr.write_rows(first_row, v, out),
+        BandSlice::I16(v) => arr.write_rows(first_row, v, out),
+        BandSlice::U16(v) => arr.write_rows(first_row, v, out),
+        BandSlice::I32(v) => arr.write_rows(first_row, v, out),
+        BandSlice::U32(v) => arr.write_rows(first_row, v, out),
+        BandSlice::F32(v) => arr.write_rows(first_row, v, out),
+        BandSlice::F64(v) => arr.write_rows(first_row, v, out),
+    })
+    .map_err(|e| Stop::Failed(ArchiveError::Internal(format!("ascii: {e}"))))
+}
+
+impl Plan {
+    /// The values of a coordinate array (or the grid mapping scalar) for
+    /// its selected range, in the coordinate's stored type.
+    fn coordinate_values(&self, a: &SentArray) -> Result<TypedArray, ArchiveError> {
+        let dv = &self.view;
+        let def = &dv.dataset.def;
+        let pick = |values: &[f64], dtype: DataType| -> TypedArray {
+            let r = a.dims[0].range;
+            with_data_type!(dtype, T => TypedArray::from_vec(r.indices().map(|i| values[i] as T).collect::<Vec<T>>()))
+        };
+        match dv.role(&a.name) {
+            Some(Role::Time) => Ok(pick(&dv.time_values, DataType::F64)),
+            Some(Role::Level) => {
+                let l = def.grid.level.as_ref().ok_or_else(|| ArchiveError::Internal("no level axis".into()))?;
+                Ok(pick(&l.values, l.dtype))
+            }
+            Some(Role::Y) => Ok(pick(&def.grid.y.values, def.grid.y.dtype)),
+            Some(Role::X) => Ok(pick(&def.grid.x.values, def.grid.x.dtype)),
+            Some(Role::GridMapping) => Ok(TypedArray::from_vec(vec![0i32])),
+            _ => Err(ArchiveError::Internal(format!("{} is not a coordinate", a.name))),
+        }
+    }
+
+    /// Calls `f` with consecutive bands of a data array, in output order:
+    /// `(first_row, band)` where rows are innermost-dimension rows.
+    fn data_bands(
+        &self,
+        reader: &dyn TileReader,
+        a: &SentArray,
+        f: &mut dyn FnMut(usize, &TypedArray) -> Result<(), Stop>,
+    ) -> Result<(), Stop> {
+        let dv = &self.view;
+        let def = &dv.dataset.def;
+        let Some(Role::Data(i)) = dv.role(&a.name) else {
+            return Err(ArchiveError::Internal(format!("{} is not a data variable", a.name)).into());
+        };
+        let var = &dv.vars[*i].def;
+        let tiles = self.tiles.get(&a.path).ok_or_else(|| ArchiveError::Internal(format!("no plan for {}", a.path)))?;
+        let n = a.dims.len();
+        let (yr, xr) = (a.dims[n - 2].range, a.dims[n - 1].range);
+        let t_range = var.has_time.then(|| a.dims[0].range);
+        let z_range = var.has_level.then(|| a.dims[usize::from(var.has_time)].range);
+        let times: Vec<Option<usize>> = match t_range {
+            Some(r) => r.indices().map(Some).collect(),
+            None => vec![None],
+        };
+        let levels: Vec<Option<usize>> = match z_range {
+            Some(r) => r.indices().map(Some).collect(),
+            None => vec![None],
+        };
+        let row_pieces = mosaic::pieces(yr.start, yr.stride, yr.count, def.tile.h, def.grid.ny());
+        let col_pieces = mosaic::pieces(xr.start, xr.stride, xr.count, def.tile.w, def.grid.nx());
+        let per_band = mosaic::rows_per_band(xr.count, var.dtype.size(), BAND_BYTES);
+        let fill = var.fill_value();
+        let mut row = 0usize;
+        for t in &times {
+            let key_t = t.map(|k| dv.times[k].0);
+            for z in &levels {
+                for rp in &row_pieces {
+                    let mut o = rp.out.start;
+                    while o < rp.out.end {
+                        let o1 = (o + per_band).min(rp.out.end);
+                        let tile_y0 = rp.tile * def.tile.h;
+                        let sub = AxisPiece {
+                            tile: rp.tile,
+                            out: o..o1,
+                            src: yr.start + o * yr.stride - tile_y0..yr.start + (o1 - 1) * yr.stride - tile_y0 + 1,
+                            stride: yr.stride,
+                        };
+                        let mut band = mosaic::fill_band(var.dtype, o1 - o, xr.count, fill);
+                        for cp in &col_pieces {
+                            let Some((path, rel)) = tiles.get(&(key_t, cp.tile as u32, rp.tile as u32)) else { continue };
+                            let block = reader
+                                .read(path, var, z.map(|z| z..z + 1), sub.src.clone(), cp.src.clone())
+                                .map_err(|e| ArchiveError::Tile { dataset: def.name.to_string(), path: rel.clone(), reason: e.to_string() })?;
+                            let block = squeeze_level(block);
+                            mosaic::place(&mut band, &block, &sub, cp, o);
+                        }
+                        f(row, &band)?;
+                        row += o1 - o;
+                        o = o1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[1, rows, cols]` -> `[rows, cols]`.
+fn squeeze_level(a: TypedArray) -> TypedArray {
+    if a.shape().len() == 2 {
+        return a;
+    }
+    crate::with_typed_array!(a, arr => {
+        let n = arr.ndim();
+        let shape = [arr.shape()[n - 2], arr.shape()[n - 1]];
+        crate::model::IntoTyped::typed(arr.into_shape_with_order(ndarray::IxDyn(&shape)).expect("one level"))
+    })
+}
+
+/// Produces a response body into `sink`. Blocking: call it from a blocking
+/// thread.
+pub fn produce(plan: &Plan, reader: &dyn TileReader, format: Format, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
+    let mut out = Out { buf: Vec::with_capacity(CHUNK + CHUNK / 4), sink };
+    match format {
+        Format::Dods => produce_dods(plan, reader, &mut out)?,
+        Format::Ascii => produce_ascii(plan, reader, &mut out)?,
+    }
+    out.flush()
+}
+
+fn produce_dods(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Result<(), Stop> {
+    out.buf.extend_from_slice(plan.subset.dds().as_bytes());
+    out.buf.extend_from_slice(b"Data:\n");
+    for a in plan.subset.arrays() {
+        if matches!(plan.view.role(&a.name), Some(Role::Data(_))) {
+            let mut enc = xdr::ArrayEncoder::begin(a.dtype, a.element_count(), &mut out.buf);
+            plan.data_bands(reader, a, &mut |_, band| {
+                encode_band(&mut enc, band, &mut out.buf)?;
+                out.maybe_flush()
+            })?;
+            enc.finish(&mut out.buf).map_err(xdr_err)?;
+        } else {
+            let values = plan.coordinate_values(a)?;
+            if a.is_scalar() {
+                let v = values.to_f64_vec()[0] as i32;
+                xdr::encode_scalar(a.dtype, v, &mut out.buf).map_err(xdr_err)?;
+            } else {
+                let mut enc = xdr::ArrayEncoder::begin(a.dtype, a.element_count(), &mut out.buf);
+                encode_band(&mut enc, &values, &mut out.buf)?;
+                enc.finish(&mut out.buf).map_err(xdr_err)?;
+            }
+        }
+        out.maybe_flush()?;
+    }
+    Ok(())
+}
+
+fn format_coordinate(values: &TypedArray) -> Vec<String> {
+    mosaic::with_band_slice(values, |s| match s {
+        BandSlice::U8(v) => ascii::format_values(v),
+        BandSlice::I8(v) => ascii::format_values(v),
+        BandSlice::I16(v) => ascii::format_values(v),
+        BandSlice::U16(v) => ascii::format_values(v),
+        BandSlice::I32(v) => ascii::format_values(v),
+        BandSlice::U32(v) => ascii::format_values(v),
+        BandSlice::F32(v) => ascii::format_values(v),
+        BandSlice::F64(v) => ascii::format_values(v),
+    })
+}
+
+fn produce_ascii(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Result<(), Stop> {
+    let mut text = ascii::header(plan.subset.dataset.as_str());
+    let emit = |text: &mut String, out: &mut Out<'_>| -> Result<(), Stop> {
+        out.buf.extend_from_slice(text.as_bytes());
+        text.clear();
+        out.maybe_flush()
+    };
+    for var in &plan.subset.vars {
+        let (arrays, grid_maps): (Vec<&SentArray>, Option<&Vec<SentArray>>) = match var {
+            SentVar::Grid { array, maps, .. } => (vec![array], Some(maps)),
+            other => (other.arrays(), None),
+        };
+        if let Some(maps) = grid_maps {
+            // Hyrax style: the last map as a row, then rows labelled with
+            // the values of the other maps.
+            let array = arrays[0];
+            let last = maps.last().expect("a grid has maps");
+            let last_values = plan.coordinate_values(last)?;
+            text.push_str(&last.path);
+            for v in format_coordinate(&last_values) {
+                text.push_str(", ");
+                text.push_str(&v);
+            }
+            text.push('\n');
+            let mut labels = Vec::new();
+            for m in &maps[..maps.len() - 1] {
+                labels.push(format_coordinate(&plan.coordinate_values(m)?));
+            }
+            let layout = ascii::AsciiArray::grid(array, maps, labels).map_err(|e| Stop::Failed(ArchiveError::Internal(e.to_string())))?;
+            plan.data_bands(reader, array, &mut |row, band| {
+                ascii_band(&layout, row, band, &mut text)?;
+                emit(&mut text, out)
+            })?;
+            continue;
+        }
+        for a in arrays {
+            if matches!(plan.view.role(&a.name), Some(Role::Data(_))) {
+                let layout = ascii::AsciiArray::plain(a);
+                plan.data_bands(reader, a, &mut |row, band| {
+                    ascii_band(&layout, row, band, &mut text)?;
+                    emit(&mut text, out)
+                })?;
+            } else {
+                let values = plan.coordinate_values(a)?;
+                text.push_str(&a.path);
+                for v in format_coordinate(&values) {
+                    text.push_str(", ");
+                    text.push_str(&v);
+                }
+                text.push('\n');
+                emit(&mut text, out)?;
+            }
+        }
+    }
+    emit(&mut text, out)
+}

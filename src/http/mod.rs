@@ -1,0 +1,229 @@
+//! The HTTP surface (axum): DAP2 at `/dap/<dataset><suffix>`, plus
+//! `/version`, `/help` and a dataset index at `/`.
+//!
+//! Routing strips the last recognised suffix from the final path segment;
+//! the query string is the constraint expression, passed through raw (DAP2
+//! has no key=value parameters, and `+` is not a space). Every error that
+//! can carry a status is decided before the first byte; a `.dods` body is
+//! produced on a blocking thread into a bounded channel, so memory is
+//! bounded by a band, not by the response, and a client that goes away
+//! stops the producer.
+
+pub mod error;
+pub mod html;
+
+use crate::archive::{Archive, ArchiveError, Format, Plan, Stop, produce};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+pub use error::DapError;
+use std::sync::Arc;
+use tokio_stream::wrappers::ReceiverStream;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub archive: Arc<Archive>,
+}
+
+/// The router; tests drive it with `tower::ServiceExt::oneshot` or a socket.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/dap", get(index))
+        .route("/dap/", get(index))
+        .route("/dap/{*path}", get(dap))
+        .route("/version", get(version))
+        .route("/help", get(help))
+        .fallback(|| async { DapError::not_found("no such resource; see /help") })
+        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The headers DAP clients look at (dap2.md §1.3).
+pub fn dap_headers(h: &mut HeaderMap, description: &'static str) {
+    h.insert("content-description", HeaderValue::from_static(description));
+    h.insert("xdods-server", HeaderValue::from_static("dods/3.2"));
+    h.insert(
+        "xopendap-server",
+        HeaderValue::from_str(&format!("tessera/{}", crate::VERSION)).unwrap_or(HeaderValue::from_static("tessera")),
+    );
+    h.insert("xdap", HeaderValue::from_static("2.0"));
+}
+
+fn text(description: &'static str, content_type: &'static str, body: String) -> Response {
+    let mut r = body.into_response();
+    dap_headers(r.headers_mut(), description);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+async fn index(State(st): State<AppState>) -> Result<Response, DapError> {
+    let datasets = st.archive.catalogue.datasets().await.map_err(ArchiveError::from)?;
+    Ok(text("dods_html", "text/html; charset=utf-8", html::index(&datasets)))
+}
+
+fn version_body() -> String {
+    format!("{{\"tessera\": \"{}\", \"dap\": \"2.0\"}}\n", crate::VERSION)
+}
+
+async fn version() -> Response {
+    text("dods_version", "application/json", version_body())
+}
+
+async fn help() -> Response {
+    text("dods_help", "text/plain; charset=utf-8", html::HELP.to_string())
+}
+
+/// The DAP2 responses a dataset URL takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suffix {
+    Dds,
+    Das,
+    Dods,
+    Ascii,
+    Html,
+    Info,
+    Ver,
+    Help,
+}
+
+impl Suffix {
+    const ALL: [(&'static str, Suffix); 9] = [
+        ("dds", Suffix::Dds),
+        ("das", Suffix::Das),
+        ("dods", Suffix::Dods),
+        ("ascii", Suffix::Ascii),
+        ("asc", Suffix::Ascii),
+        ("html", Suffix::Html),
+        ("info", Suffix::Info),
+        ("ver", Suffix::Ver),
+        ("help", Suffix::Help),
+    ];
+}
+
+/// Splits `name.suffix`; `None` as the suffix when none is recognised.
+pub fn split_suffix(path: &str) -> (&str, Option<Suffix>) {
+    if let Some((name, ext)) = path.rsplit_once('.') {
+        if let Some((_, s)) = Suffix::ALL.iter().find(|(e, _)| *e == ext) {
+            return (name, Some(*s));
+        }
+    }
+    (path, None)
+}
+
+async fn dap(State(st): State<AppState>, method: Method, Path(path): Path<String>, RawQuery(query): RawQuery) -> Response {
+    match dap_inner(&st, &method, &path, query.as_deref().unwrap_or("")).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dap_inner(st: &AppState, method: &Method, path: &str, query: &str) -> Result<Response, DapError> {
+    if path.contains('/') {
+        return Err(DapError::not_found(format!("no dataset {path:?}: dataset names have no '/'")));
+    }
+    let (name, suffix) = split_suffix(path);
+    let Some(suffix) = suffix else {
+        // A bare dataset URL: show the form to people.
+        st.archive.view(name).await?;
+        return Ok(Redirect::to(&format!("/dap/{name}.html")).into_response());
+    };
+    let view = st.archive.view(name).await?;
+    let last_modified = HeaderValue::from_str(&view.dataset.updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()).ok();
+    let mut resp = match suffix {
+        Suffix::Dds => {
+            let dds = if query.is_empty() { view.dds.clone() } else { view.resolve(query)?.dds() };
+            text("dods_dds", "text/plain; charset=utf-8", dds)
+        }
+        // The DAS is not constrained in DAP2; the query is ignored.
+        Suffix::Das => text("dods_das", "text/plain; charset=utf-8", view.das.clone()),
+        Suffix::Ver => text("dods_version", "application/json", version_body()),
+        Suffix::Help => text("dods_help", "text/plain; charset=utf-8", html::HELP.to_string()),
+        Suffix::Html => text("dods_html", "text/html; charset=utf-8", html::form(&view)),
+        Suffix::Info => text("dods_info", "text/html; charset=utf-8", html::info(&view)),
+        Suffix::Dods => {
+            let subset = view.resolve(query)?;
+            let len = subset
+                .dods_len()
+                .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
+            let plan = st.archive.plan(view.clone(), subset, Some(len)).await?;
+            let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Dods) };
+            let mut r = Response::new(body);
+            dap_headers(r.headers_mut(), "dods_data");
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            r
+        }
+        Suffix::Ascii => {
+            let subset = view.resolve(query)?;
+            // ASCII is a few times larger than XDR; the limit applies to XDR.
+            let len = subset.dods_data_len();
+            let plan = st.archive.plan(view.clone(), subset, len).await?;
+            let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Ascii) };
+            let mut r = Response::new(body);
+            dap_headers(r.headers_mut(), "dods_ascii");
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            r
+        }
+    };
+    if let Some(lm) = last_modified {
+        resp.headers_mut().insert(header::LAST_MODIFIED, lm);
+    }
+    Ok(resp)
+}
+
+/// Streams a planned response from a blocking producer. A failure after
+/// the first byte aborts the connection (the body ends in an error, so the
+/// client sees a short transfer) and is logged; nothing is appended.
+fn stream(st: &AppState, plan: Plan, format: Format) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let reader = st.archive.reader.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut sink = |chunk: Vec<u8>| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+        match produce(&plan, reader.as_ref(), format, &mut sink) {
+            Ok(()) => {}
+            Err(Stop::Closed) => tracing::info!(dataset = %plan.view.dataset.def.name, "client went away; response stopped"),
+            Err(Stop::Failed(e)) => {
+                tracing::error!(dataset = %plan.view.dataset.def.name, error = %e, "response aborted after the first byte");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    Body::from_stream(ReceiverStream::new(rx))
+}
+
+/// Resolves when the process is asked to stop (ctrl-c or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+}
+
+/// Serves `router` on a bound listener until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
