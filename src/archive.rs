@@ -124,6 +124,16 @@ fn das_attrs(attrs: &[Attribute]) -> Vec<Attr> {
     attrs.iter().map(|a| Attr::new(a.name.clone(), das_value(&a.value))).collect()
 }
 
+/// A coordinate's attributes, with `axis` added when the source had none:
+/// GrADS and Ferret find their X/Y/Z/T axes by it.
+fn axis_attrs(attrs: &[Attribute], axis: &str) -> Vec<Attr> {
+    let mut out = das_attrs(attrs);
+    if !attrs.iter().any(|a| a.name == "axis") {
+        out.push(Attr::text("axis", axis));
+    }
+    out
+}
+
 impl DatasetView {
     /// Builds the DAP view: coordinate arrays first (time, level, y, x),
     /// the grid mapping, then one Grid per variable.
@@ -143,18 +153,21 @@ impl DatasetView {
         if has_time {
             out.push(ViewVar::Array(time_array.clone()));
             roles.insert(def.time.name.clone(), Role::Time);
-            das.vars.push(VarAttrs { name: def.time.name.clone(), storage: Some(StorageType::F64), attrs: das_attrs(&def.time.attrs) });
-            das.unlimited_dim = Some(def.time.name.clone());
+            das.vars.push(VarAttrs { name: def.time.name.clone(), storage: Some(StorageType::F64), attrs: axis_attrs(&def.time.attrs, "T") });
+            // No DODS_EXTRA Unlimited_Dimension: the archive's time axis is
+            // not a record dimension, and netCDF-C would show the container
+            // as a global attribute.
+
         }
         if let Some(l) = level {
             out.push(ViewVar::Array(axis_array(l)));
             roles.insert(l.name.clone(), Role::Level);
-            das.vars.push(VarAttrs { name: l.name.clone(), storage: Some(storage(l.dtype)), attrs: das_attrs(&l.attrs) });
+            das.vars.push(VarAttrs { name: l.name.clone(), storage: Some(storage(l.dtype)), attrs: axis_attrs(&l.attrs, "Z") });
         }
-        for (a, role) in [(&def.grid.y, Role::Y), (&def.grid.x, Role::X)] {
+        for (a, role, axis) in [(&def.grid.y, Role::Y, "Y"), (&def.grid.x, Role::X, "X")] {
             out.push(ViewVar::Array(axis_array(a)));
             roles.insert(a.name.clone(), role);
-            das.vars.push(VarAttrs { name: a.name.clone(), storage: Some(storage(a.dtype)), attrs: das_attrs(&a.attrs) });
+            das.vars.push(VarAttrs { name: a.name.clone(), storage: Some(storage(a.dtype)), attrs: axis_attrs(&a.attrs, axis) });
         }
         if let Some(gm) = &def.grid.crs.grid_mapping {
             out.push(ViewVar::Array(Array::new(gm.name.clone(), DapType::Int32, Vec::<(String, usize)>::new())));

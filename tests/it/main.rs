@@ -3,5 +3,6 @@
 mod catalogue;
 mod cli;
 mod common;
+mod dap;
 mod ingest;
 mod layers;

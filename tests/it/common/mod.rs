@@ -1,6 +1,7 @@
 //! The test harness: catalogues (SQLite, a throwaway PostgreSQL, memory),
 //! generated CF sources with known values, and the real binary.
 
+pub mod server;
 pub mod source;
 
 use std::path::{Path, PathBuf};

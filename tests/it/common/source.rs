@@ -197,3 +197,35 @@ pub fn write_all_types(path: &Path, ny: usize, nx: usize) {
     var!("v_f64", f64, -1e30f64, |y: usize, x: usize| 1e-3 * y as f64 + 1e9 * x as f64);
     f.close().unwrap();
 }
+
+/// A 4-D source: `temp(time = 2, depth = 3, lat = 50, lon = 60)`.
+pub fn write_levels(path: &Path) {
+    tessera::store::tile::quiet_hdf5();
+    let mut f = netcdf::create_with(path, netcdf::Options::NETCDF4).unwrap();
+    f.add_dimension("time", 2).unwrap();
+    f.add_dimension("depth", 3).unwrap();
+    f.add_dimension("lat", 50).unwrap();
+    f.add_dimension("lon", 60).unwrap();
+    let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+    t.put_attribute("units", "hours since 2000-01-01").unwrap();
+    t.put_values(&[0.0, 6.0], ..).unwrap();
+    let mut d = f.add_variable::<f32>("depth", &["depth"]).unwrap();
+    d.put_attribute("units", "m").unwrap();
+    d.put_attribute("positive", "down").unwrap();
+    d.put_values(&[0.0f32, 10.0, 50.0], ..).unwrap();
+    let mut la = f.add_variable::<f64>("lat", &["lat"]).unwrap();
+    la.put_attribute("units", "degrees_north").unwrap();
+    la.put_values(&(0..50).map(|j| -24.5 + j as f64).collect::<Vec<_>>(), ..).unwrap();
+    let mut lo = f.add_variable::<f64>("lon", &["lon"]).unwrap();
+    lo.put_attribute("units", "degrees_east").unwrap();
+    lo.put_values(&(0..60).map(|i| 0.5 + i as f64).collect::<Vec<_>>(), ..).unwrap();
+    let mut v = f.add_variable::<f32>("temp", &["time", "depth", "lat", "lon"]).unwrap();
+    v.put_attribute("_FillValue", -1.0f32).unwrap();
+    let a = ndarray::Array4::from_shape_fn((2, 3, 50, 60), |(t, z, y, x)| level_value(t, z, y, x));
+    v.put(a.view(), ..).unwrap();
+    f.close().unwrap();
+}
+
+pub fn level_value(t: usize, z: usize, y: usize, x: usize) -> f32 {
+    (t * 1000 + z * 100 + y) as f32 + x as f32 * 0.01
+}
