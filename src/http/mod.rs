@@ -15,8 +15,8 @@ pub mod html;
 use crate::archive::{Archive, ArchiveError, Format, Plan, Stop, produce};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 pub use error::DapError;
@@ -115,7 +115,31 @@ pub fn split_suffix(path: &str) -> (&str, Option<Suffix>) {
     (path, None)
 }
 
-async fn dap(State(st): State<AppState>, method: Method, Path(path): Path<String>, RawQuery(query): RawQuery) -> Response {
+/// Percent-decodes a path; `None` for malformed escapes or non-UTF-8.
+fn decode_path(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn dap(State(st): State<AppState>, method: Method, uri: Uri, RawQuery(query): RawQuery) -> Response {
+    // The raw path, decoded here: a malformed one is a DAP2 404, not a
+    // framework error page.
+    let raw = uri.path().strip_prefix("/dap/").unwrap_or("");
+    let Some(path) = decode_path(raw) else {
+        return DapError::not_found("no such dataset: the path is not valid percent-encoded UTF-8").into_response();
+    };
     match dap_inner(&st, &method, &path, query.as_deref().unwrap_or("")).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

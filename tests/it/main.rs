@@ -4,5 +4,6 @@ mod catalogue;
 mod cli;
 mod common;
 mod dap;
+mod hostile;
 mod ingest;
 mod layers;

@@ -1,0 +1,148 @@
+//! Hostile input against the router, in process (no socket): arbitrary
+//! paths and constraint expressions never panic, never escape the pool and
+//! always get a DAP2 answer with a 2xx/3xx/4xx status.
+
+use crate::common::source;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use proptest::prelude::*;
+use std::sync::{Arc, OnceLock};
+use tessera::archive::{Archive, Limits};
+use tessera::ingest::{IngestOptions, ingest_file};
+use tessera::model::{DatasetName, TileShape};
+use tessera::store::Pool;
+use tessera::store::reader::NetcdfReader;
+use tower::ServiceExt;
+
+struct Env {
+    rt: tokio::runtime::Runtime,
+    router: axum::Router,
+}
+
+fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let router = rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap().keep();
+            let cat = tessera::catalogue::open("memory:", true).await.unwrap();
+            let pool = Pool::new(dir.join("pool"));
+            let src = dir.join("s.nc");
+            source::write(&src, &source::Spec { nt: 2, ny: 40, nx: 50, ..Default::default() });
+            let mut o = IngestOptions::new(DatasetName::parse("small").unwrap());
+            o.tile = Some(TileShape::new(16, 16).unwrap());
+            ingest_file(&cat, &pool, &src, &o).await.unwrap();
+            // A file outside the pool that no request may ever reach.
+            std::fs::write(dir.join("secret.nc"), b"TOPSECRET-CONTENT-4242").unwrap();
+            let archive = Arc::new(Archive::new(cat, pool, Arc::new(NetcdfReader::new(16)), Limits { max_response_bytes: 1 << 20 }));
+            tessera::http::router(tessera::http::AppState { archive })
+        });
+        Env { rt, router }
+    })
+}
+
+/// Sends one request; returns status and body.
+fn call(uri: &str) -> (StatusCode, Vec<u8>) {
+    let e = env();
+    e.rt.block_on(async {
+        let req = match Request::builder().uri(uri).body(Body::empty()) {
+            Ok(r) => r,
+            // Not even a URI: hyper would have refused it before us.
+            Err(_) => return (StatusCode::BAD_REQUEST, Vec::new()),
+        };
+        let resp = e.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 64 << 20).await.unwrap().to_vec();
+        (status, body)
+    })
+}
+
+fn check(uri: &str) {
+    let (status, body) = call(uri);
+    assert!(
+        [StatusCode::OK, StatusCode::SEE_OTHER, StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND, StatusCode::PAYLOAD_TOO_LARGE].contains(&status),
+        "{uri}: {status}"
+    );
+    if status.is_client_error() && !body.is_empty() {
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.starts_with("Error {") && text.ends_with("};\n"), "{uri}: {text}");
+    }
+    assert!(!String::from_utf8_lossy(&body).contains("TOPSECRET-CONTENT"), "{uri} reached a file outside the pool");
+}
+
+#[test]
+fn nasty_paths_and_constraints() {
+    let long = "a".repeat(100_000);
+    let long_ce = format!("sst{}", "[0]".repeat(20_000));
+    for uri in [
+        "/dap/small.dods?sst[0:1][0:1:39][0:1:49]",
+        "/dap/../secret.nc.dds",
+        "/dap/..%2Fsecret.nc.dds",
+        "/dap/%2E%2E%2Fsecret.dds",
+        "/dap/small%2F..%2F..%2Fsecret.dds",
+        "/dap/small/../../secret.dds",
+        "/dap/%00.dds",
+        "/dap/small%00.dds",
+        "/dap/.dds",
+        "/dap/..dds",
+        "/dap/small..dds",
+        "/dap/small.dds.dds",
+        &format!("/dap/{long}.dds"),
+        &format!("/dap/small.dds?{long}"),
+        &format!("/dap/small.dods?{long_ce}"),
+        "/dap/small.dods?sst[18446744073709551615]",
+        "/dap/small.dods?sst[18446744073709551616]",
+        "/dap/small.dods?sst[0:18446744073709551615:1]",
+        "/dap/small.dods?sst[0:99999999999:1][0][0]",
+        "/dap/small.dods?sst[1:0]",
+        "/dap/small.dods?sst[0:0:1]",
+        "/dap/small.dods?sst[-1]",
+        "/dap/small.dods?sst[0][0][0][0]",
+        "/dap/small.dods?sst.sst.sst",
+        "/dap/small.dods?sst.nosuch",
+        "/dap/small.dods?sst[(2010-01-01):(1999-01-01)]",
+        "/dap/small.dods?sst[(NaN)]",
+        "/dap/small.dods?sst[0][(1e308)][0]",
+        "/dap/small.dods?sst[0][(-1e308):(1e308)][0]",
+        "/dap/small.dods?%",
+        "/dap/small.dods?%zz",
+        "/dap/small.dods?%5",
+        "/dap/small.dods?sst%2",
+        "/dap/small.dods?,,,",
+        "/dap/small.dods?&&&",
+        "/dap/small.dods?sst,sst,sst,sst",
+        "/dap/small.dods?geogrid(sst,1,2,3,4)",
+        "/dap/small.dods?sst[0:1:1]",
+        "/dap/small.ascii?sst[0:1:1][0:39][0:49]",
+    ] {
+        check(uri);
+    }
+}
+
+const CE_ALPHABET: &str = "[]:,.&()*0123456789sstlatlonchlmasktime=<>!%-eE+\"'/ ";
+
+proptest! {
+    // 4000 generated URIs per case below: arbitrary suffixes, arbitrary
+    // constraint strings from the CE alphabet, and structured slabs.
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn arbitrary_constraints_never_panic(ce in proptest::collection::vec(proptest::sample::select(CE_ALPHABET.chars().collect::<Vec<_>>()), 0..60)) {
+        let ce: String = ce.into_iter().collect();
+        let enc: String = ce.bytes().map(|b| if b.is_ascii_alphanumeric() || b"[]:,.&()*-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+        for suffix in ["dds", "dods", "ascii"] {
+            check(&format!("/dap/small.{suffix}?{enc}"));
+        }
+    }
+
+    #[test]
+    fn arbitrary_slabs_never_panic(a in 0u64..100, s in 0u64..50, b in 0u64..100, var in proptest::sample::select(vec!["sst", "chl", "mask", "sst.sst", "sst.lat", "lat", "time"])) {
+        check(&format!("/dap/small.dods?{var}[{a}:{s}:{b}][{b}][{a}:{b}]"));
+        check(&format!("/dap/small.dods?{var}[{a}]"));
+    }
+
+    #[test]
+    fn arbitrary_paths_never_escape(path in "[a-z./%0-9A-F_-]{0,40}") {
+        check(&format!("/dap/{path}"));
+    }
+}
