@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 /// Bytes handed to the sink at a time.
 const CHUNK: usize = 1 << 20;
 /// Bytes of stored values per band.
-const BAND_BYTES: usize = 8 << 20;
+const BAND_BYTES: usize = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -524,6 +524,7 @@ impl Plan {
         let per_band = mosaic::rows_per_band(xr.count, var.dtype.size(), BAND_BYTES);
         let fill = var.fill_value();
         let mut row = 0usize;
+        let mut band: Option<TypedArray> = None;
         for t in &times {
             let key_t = t.map(|k| dv.times[k].0);
             for z in &levels {
@@ -538,16 +539,24 @@ impl Plan {
                             src: yr.start + o * yr.stride - tile_y0..yr.start + (o1 - 1) * yr.stride - tile_y0 + 1,
                             stride: yr.stride,
                         };
-                        let mut band = mosaic::fill_band(var.dtype, o1 - o, xr.count, fill);
+                        let rows = o1 - o;
+                        // Reuse the band's memory; only the last band of a
+                        // tile row has another shape.
+                        if band.as_ref().is_none_or(|b: &TypedArray| b.shape() != [rows, xr.count]) {
+                            band = Some(mosaic::fill_band(var.dtype, rows, xr.count, fill));
+                        } else if let Some(b) = band.as_mut() {
+                            mosaic::refill(b, fill);
+                        }
+                        let band = band.as_mut().expect("set above");
                         for cp in &col_pieces {
                             let Some((path, rel)) = tiles.get(&(key_t, cp.tile as u32, rp.tile as u32)) else { continue };
                             let block = reader
                                 .read(path, var, z.map(|z| z..z + 1), sub.src.clone(), cp.src.clone())
                                 .map_err(|e| ArchiveError::Tile { dataset: def.name.to_string(), path: rel.clone(), reason: e.to_string() })?;
                             let block = squeeze_level(block);
-                            mosaic::place(&mut band, &block, &sub, cp, o);
+                            mosaic::place(band, &block, &sub, cp, o);
                         }
-                        f(row, &band)?;
+                        f(row, band)?;
                         row += o1 - o;
                         o = o1;
                     }
@@ -588,8 +597,21 @@ fn produce_dods(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Resu
         if matches!(plan.view.role(&a.name), Some(Role::Data(_))) {
             let mut enc = xdr::ArrayEncoder::begin(a.dtype, a.element_count(), &mut out.buf);
             plan.data_bands(reader, a, &mut |_, band| {
-                encode_band(&mut enc, band, &mut out.buf)?;
-                out.maybe_flush()
+                // Encode in pieces of about CHUNK bytes so that the buffer
+                // and the chunks in flight stay small.
+                let per = (CHUNK / a.dtype.wire_size().unwrap_or(4).max(1)).max(1);
+                mosaic::with_band_slice(band, |s| -> Result<(), Stop> {
+                    match s {
+                        BandSlice::U8(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
+                        BandSlice::I8(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
+                        BandSlice::I16(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
+                        BandSlice::U16(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
+                        BandSlice::I32(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
+                        BandSlice::U32(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
+                        BandSlice::F32(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
+                        BandSlice::F64(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
+                    }
+                })
             })?;
             enc.finish(&mut out.buf).map_err(xdr_err)?;
         } else {

@@ -66,7 +66,7 @@ pub struct ServeArgs {
     /// Largest response in bytes; larger requests get 413 [default: 4 GiB].
     #[arg(long, env = "TESSERA_MAX_RESPONSE_BYTES", value_name = "BYTES")]
     pub max_response_bytes: Option<u64>,
-    /// Tile files kept open [default: 512].
+    /// Tile files kept open, about 2 MiB of memory each [default: 32].
     #[arg(long, env = "TESSERA_OPEN_FILES", value_name = "N")]
     pub open_files: Option<usize>,
 }

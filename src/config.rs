@@ -9,7 +9,7 @@
 //! listen = "0.0.0.0:8080"
 //! log_format = "json"          # or "text"
 //! max_response_bytes = 4294967296
-//! open_files = 512              # tile files kept open
+//! open_files = 32               # tile files kept open (about 2 MiB of memory each)
 //! ```
 //!
 //! Defaults: the data directory is `./tessera-data`; the catalogue is the
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_DATA_DIR: &str = "tessera-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 << 30;
-pub const DEFAULT_OPEN_FILES: usize = 512;
+pub const DEFAULT_OPEN_FILES: usize = 32;
 
 /// The settings a TOML file may hold. Unknown keys are an error, so that a
 /// typo does not silently fall back to a default.

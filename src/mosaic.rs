@@ -58,6 +58,11 @@ pub fn fill_band(dtype: crate::model::DataType, rows: usize, cols: usize, fill: 
     crate::with_data_type!(dtype, T => crate::model::IntoTyped::typed(ArrayD::from_elem(IxDyn(&[rows, cols]), fill as T)))
 }
 
+/// Sets every value of a band back to the fill value.
+pub fn refill(band: &mut TypedArray, fill: f64) {
+    crate::with_typed_array!(band, a => a.fill(fill as _))
+}
+
 /// Copies a tile block (`[rows, cols]`, the enclosing block of `rows` x
 /// `cols` pieces) into `band` at the pieces' output positions, subsampling
 /// by the pieces' strides. `row_offset` is the output row of the band's

@@ -30,8 +30,23 @@ pub struct NetcdfReader {
     open: Mutex<LruCache<PathBuf, Arc<netcdf::File>>>,
 }
 
+/// HDF5 chunk cache per open variable: 1 MiB holds a row of four
+/// 256 x 256 float32 chunks, which is what band-by-band reading of a tile
+/// revisits. With the open-file LRU this bounds the cache memory at about
+/// `max_open_files` MiB (libnetcdf's default, 16 MiB, would let 64 open
+/// tiles hold a gigabyte).
+pub const CHUNK_CACHE_BYTES: usize = 1 << 20;
+
 impl NetcdfReader {
     pub fn new(max_open_files: usize) -> Self {
+        // A process-wide libnetcdf setting, applied to files opened later.
+        {
+            let _lock = netcdf_sys::libnetcdf_lock.lock();
+            // SAFETY: plain C call under libnetcdf's global lock.
+            unsafe {
+                netcdf_sys::nc_set_chunk_cache(CHUNK_CACHE_BYTES, 521, 0.75);
+            }
+        }
         NetcdfReader { open: Mutex::new(LruCache::new(NonZeroUsize::new(max_open_files.max(1)).expect("at least 1"))) }
     }
 
