@@ -408,7 +408,7 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
         println!("\ntry:");
         println!("  ncdump -h {u}");
         println!("  ncdump -v lat '{u}?lat[0:600:1799]'");
-        println!("  curl '{u}.ascii?sst[0][899:1:901][1799:1:1801]'");
+        println!("  curl -g '{u}.ascii?sst[0][899:1:901][1799:1:1801]'");
         println!("  python3 -c \"import xarray as xr; print(xr.open_dataset('{u}'))\"");
         println!("  open {u}.html in a browser");
     }
