@@ -171,7 +171,9 @@ mod tests {
     #[test]
     fn place_subsamples_into_the_band() {
         let mut band = fill_band(crate::model::DataType::I16, 2, 5, -1.0);
-        let block = TypedArray::I16(ArrayD::from_shape_fn(IxDyn(&[3, 4]), |i| (i[0] * 10 + i[1]) as i16));
+        // The block is the enclosing window already read from the tile:
+        // rows 0..3, columns 1..4 of a tile whose cell (r, c) holds 10r + c.
+        let block = TypedArray::I16(ArrayD::from_shape_fn(IxDyn(&[3, 3]), |i| (i[0] * 10 + i[1] + 1) as i16));
         let rows = AxisPiece { tile: 0, out: 4..6, src: 0..3, stride: 2 };
         let cols = AxisPiece { tile: 0, out: 1..3, src: 1..4, stride: 2 };
         place(&mut band, &block, &rows, &cols, 4);
