@@ -213,6 +213,52 @@ impl DatasetView {
         self.roles.get(name)
     }
 
+    /// The stored variable behind a DAP name, if it is a data variable.
+    pub fn data_variable(&self, name: &str) -> Option<&Variable> {
+        match self.role(name) {
+            Some(Role::Data(i)) => self.vars.get(*i),
+            _ => None,
+        }
+    }
+
+    /// True for the grid-mapping scalar.
+    pub fn is_grid_mapping(&self, name: &str) -> bool {
+        self.role(name) == Some(&Role::GridMapping)
+    }
+
+    /// Every attribute of a DAP variable, as stored (unsigned types and all).
+    pub fn attributes_of(&self, name: &str) -> Vec<Attribute> {
+        let def = &self.dataset.def;
+        match self.role(name) {
+            Some(Role::Time) => def.time.attrs.clone(),
+            Some(Role::Level) => def.grid.level.as_ref().map(|l| l.attrs.clone()).unwrap_or_default(),
+            Some(Role::Y) => def.grid.y.attrs.clone(),
+            Some(Role::X) => def.grid.x.attrs.clone(),
+            Some(Role::GridMapping) => def.grid.crs.grid_mapping.as_ref().map(|g| g.attrs.clone()).unwrap_or_default(),
+            Some(Role::Data(i)) => self.vars[*i].def.attrs.clone(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The stored type of a coordinate axis (time is always f64).
+    pub fn axis_dtype(&self, name: &str) -> Option<DataType> {
+        let def = &self.dataset.def;
+        match self.role(name)? {
+            Role::Time => Some(DataType::F64),
+            Role::Level => def.grid.level.as_ref().map(|l| l.dtype),
+            Role::Y => Some(def.grid.y.dtype),
+            Role::X => Some(def.grid.x.dtype),
+            _ => None,
+        }
+    }
+
+    /// The selected values of a coordinate axis, in its stored type.
+    pub fn axis_values(&self, name: &str, r: view::Range) -> Option<TypedArray> {
+        let (values, _) = self.coordinate(name)?;
+        let dtype = self.axis_dtype(name)?;
+        Some(with_data_type!(dtype, T => TypedArray::from_vec(r.indices().map(|i| values[i] as T).collect::<Vec<T>>())))
+    }
+
     /// Resolves a raw (still percent-encoded) constraint expression.
     pub fn resolve(&self, raw_query: &str) -> Result<Subset, ArchiveError> {
         let ce = crate::dap::ce::parse(raw_query)?;
@@ -406,8 +452,8 @@ pub enum Format {
 
 /// Buffers output and hands it to the sink in chunks; `false` from the sink
 /// (the client went away) stops production.
-struct Out<'a> {
-    buf: Vec<u8>,
+pub(crate) struct Out<'a> {
+    pub(crate) buf: Vec<u8>,
     sink: &'a mut dyn FnMut(Vec<u8>) -> bool,
 }
 
@@ -424,11 +470,14 @@ impl From<ArchiveError> for Stop {
     }
 }
 
-impl Out<'_> {
-    fn maybe_flush(&mut self) -> Result<(), Stop> {
+impl<'a> Out<'a> {
+    pub(crate) fn new(sink: &'a mut dyn FnMut(Vec<u8>) -> bool) -> Self {
+        Out { buf: Vec::with_capacity(CHUNK + CHUNK / 4), sink }
+    }
+    pub(crate) fn maybe_flush(&mut self) -> Result<(), Stop> {
         if self.buf.len() >= CHUNK { self.flush() } else { Ok(()) }
     }
-    fn flush(&mut self) -> Result<(), Stop> {
+    pub(crate) fn flush(&mut self) -> Result<(), Stop> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -494,11 +543,14 @@ impl Plan {
 
     /// Calls `f` with consecutive bands of a data array, in output order:
     /// `(first_row, band)` where rows are innermost-dimension rows.
-    fn data_bands(
+    /// Bands before the one holding `first_row` are skipped without reading;
+    /// `f` returns `Ok(false)` to stop early.
+    pub(crate) fn data_bands(
         &self,
         reader: &dyn TileReader,
         a: &SentArray,
-        f: &mut dyn FnMut(usize, &TypedArray) -> Result<(), Stop>,
+        first_row: usize,
+        f: &mut dyn FnMut(usize, &TypedArray) -> Result<bool, Stop>,
     ) -> Result<(), Stop> {
         let dv = &self.view;
         let def = &dv.dataset.def;
@@ -532,6 +584,11 @@ impl Plan {
                     let mut o = rp.out.start;
                     while o < rp.out.end {
                         let o1 = (o + per_band).min(rp.out.end);
+                        if row + (o1 - o) <= first_row {
+                            row += o1 - o;
+                            o = o1;
+                            continue;
+                        }
                         let tile_y0 = rp.tile * def.tile.h;
                         let sub = AxisPiece {
                             tile: rp.tile,
@@ -556,7 +613,9 @@ impl Plan {
                             let block = squeeze_level(block);
                             mosaic::place(band, &block, &sub, cp, o);
                         }
-                        f(row, band)?;
+                        if !f(row, band)? {
+                            return Ok(());
+                        }
                         row += o1 - o;
                         o = o1;
                     }
@@ -596,7 +655,7 @@ fn produce_dods(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Resu
     for a in plan.subset.arrays() {
         if matches!(plan.view.role(&a.name), Some(Role::Data(_))) {
             let mut enc = xdr::ArrayEncoder::begin(a.dtype, a.element_count(), &mut out.buf);
-            plan.data_bands(reader, a, &mut |_, band| {
+            plan.data_bands(reader, a, 0, &mut |_, band| {
                 // Encode in pieces of about CHUNK bytes so that the buffer
                 // and the chunks in flight stay small.
                 let per = (CHUNK / a.dtype.wire_size().unwrap_or(4).max(1)).max(1);
@@ -611,7 +670,8 @@ fn produce_dods(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Resu
                         BandSlice::F32(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
                         BandSlice::F64(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
                     }
-                })
+                })?;
+                Ok(true)
             })?;
             enc.finish(&mut out.buf).map_err(xdr_err)?;
         } else {
@@ -672,18 +732,20 @@ fn produce_ascii(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Res
                 labels.push(format_coordinate(&plan.coordinate_values(m)?));
             }
             let layout = ascii::AsciiArray::grid(array, maps, labels).map_err(|e| Stop::Failed(ArchiveError::Internal(e.to_string())))?;
-            plan.data_bands(reader, array, &mut |row, band| {
+            plan.data_bands(reader, array, 0, &mut |row, band| {
                 ascii_band(&layout, row, band, &mut text)?;
-                emit(&mut text, out)
+                emit(&mut text, out)?;
+                Ok(true)
             })?;
             continue;
         }
         for a in arrays {
             if matches!(plan.view.role(&a.name), Some(Role::Data(_))) {
                 let layout = ascii::AsciiArray::plain(a);
-                plan.data_bands(reader, a, &mut |row, band| {
+                plan.data_bands(reader, a, 0, &mut |row, band| {
                     ascii_band(&layout, row, band, &mut text)?;
-                    emit(&mut text, out)
+                    emit(&mut text, out)?;
+                    Ok(true)
                 })?;
             } else {
                 let values = plan.coordinate_values(a)?;

@@ -26,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod dap;
 pub mod demo;
+pub mod export;
 pub mod fsck;
 pub mod http;
 pub mod ingest;

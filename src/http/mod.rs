@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod html;
+pub mod range;
 
 use crate::archive::{Archive, ArchiveError, Format, Plan, Stop, produce};
 use axum::Router;
@@ -89,10 +90,16 @@ pub enum Suffix {
     Info,
     Ver,
     Help,
+    Nc,
+    Nc4,
+    Ncml,
 }
 
 impl Suffix {
-    const ALL: [(&'static str, Suffix); 9] = [
+    const ALL: [(&'static str, Suffix); 12] = [
+        ("nc", Suffix::Nc),
+        ("nc4", Suffix::Nc4),
+        ("ncml", Suffix::Ncml),
         ("dds", Suffix::Dds),
         ("das", Suffix::Das),
         ("dods", Suffix::Dods),
@@ -133,20 +140,20 @@ fn decode_path(raw: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-async fn dap(State(st): State<AppState>, method: Method, uri: Uri, RawQuery(query): RawQuery) -> Response {
+async fn dap(State(st): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     // The raw path, decoded here: a malformed one is a DAP2 404, not a
     // framework error page.
     let raw = uri.path().strip_prefix("/dap/").unwrap_or("");
     let Some(path) = decode_path(raw) else {
         return DapError::not_found("no such dataset: the path is not valid percent-encoded UTF-8").into_response();
     };
-    match dap_inner(&st, &method, &path, query.as_deref().unwrap_or("")).await {
+    match dap_inner(&st, &method, &headers, &path, query.as_deref().unwrap_or("")).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn dap_inner(st: &AppState, method: &Method, path: &str, query: &str) -> Result<Response, DapError> {
+async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &str, query: &str) -> Result<Response, DapError> {
     if path.contains('/') {
         return Err(DapError::not_found(format!("no dataset {path:?}: dataset names have no '/'")));
     }
@@ -182,6 +189,15 @@ async fn dap_inner(st: &AppState, method: &Method, path: &str, query: &str) -> R
             r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             r
         }
+        Suffix::Ncml => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let location = format!("http://{host}/dap/{}", view.dataset.def.name);
+            let mut r = text("dods_ncml", "application/xml", crate::export::ncml::render(&view, &location));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+            r
+        }
+        Suffix::Nc => netcdf_classic(st, method, headers, view.clone(), query).await?,
+        Suffix::Nc4 => netcdf4(st, method, view.clone(), query).await?,
         Suffix::Ascii => {
             let subset = view.resolve(query)?;
             // ASCII is a few times larger than XDR; the limit applies to XDR.
@@ -250,4 +266,162 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// A strong validator: the output is a pure function of the dataset's
+/// catalogue state (id, version), the response kind and the constraint.
+fn etag(view: &crate::archive::DatasetView, kind: &str, query: &str) -> String {
+    let h = blake3::hash(format!("{}:{}:{kind}:{query}", view.dataset.id, view.dataset.version).as_bytes());
+    format!("\"{}\"", &h.to_hex()[..24])
+}
+
+fn attachment(r: &mut Response, filename: &str) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+}
+
+async fn plan_export(st: &AppState, view: Arc<crate::archive::DatasetView>, query: &str) -> Result<crate::export::NcExport, DapError> {
+    let subset = view.resolve(query)?;
+    let plan = st.archive.plan(view, subset, None).await?;
+    let ce = crate::dap::ce::percent_decode(query);
+    let export = crate::export::NcExport::new(plan, &ce)?;
+    let size = export.layout.total_len();
+    if size > st.archive.limits.max_response_bytes {
+        return Err(ArchiveError::TooLarge { size, limit: st.archive.limits.max_response_bytes }.into());
+    }
+    Ok(export)
+}
+
+/// `.nc`: a NetCDF classic file produced while it is sent; honours
+/// `Range` (one range) and `If-Range`.
+async fn netcdf_classic(
+    st: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    view: Arc<crate::archive::DatasetView>,
+    query: &str,
+) -> Result<Response, DapError> {
+    use range::RangeRequest;
+    let tag = etag(&view, "nc", query);
+    let export = plan_export(st, view, query).await?;
+    let total = export.layout.total_len();
+    // If-Range with another validator (the dataset changed): send it all.
+    let if_range_ok = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|v| v == tag);
+    let requested = if if_range_ok {
+        range::parse(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), total)
+    } else {
+        RangeRequest::Whole
+    };
+    let (status, span) = match requested {
+        RangeRequest::Whole => (StatusCode::OK, 0..total),
+        RangeRequest::Partial(r) => (StatusCode::PARTIAL_CONTENT, r.start..r.end + 1),
+        RangeRequest::Unsatisfiable => {
+            let mut r = DapError::new(StatusCode::RANGE_NOT_SATISFIABLE, format!("the file is {total} bytes long")).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(r);
+        }
+    };
+    let len = span.end - span.start;
+    let content_range = format!("bytes {}-{}/{total}", span.start, span.end.saturating_sub(1));
+    let filename = export.filename.clone();
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+        let reader = st.archive.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut sink = |chunk: Vec<u8>| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+            match export.produce(reader.as_ref(), span, &mut sink) {
+                Ok(()) => {}
+                Err(Stop::Closed) => tracing::info!(file = %export.filename, "client went away; download stopped"),
+                Err(Stop::Failed(e)) => {
+                    tracing::error!(file = %export.filename, error = %e, "download aborted after the first byte");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                }
+            }
+        });
+        Body::from_stream(ReceiverStream::new(rx))
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    dap_headers(h, "dods_netcdf");
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-netcdf"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&content_range) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    attachment(&mut r, &filename);
+    Ok(r)
+}
+
+/// `.nc4`: NetCDF-4 written through libnetcdf to a temporary file, then
+/// streamed; the file is removed on every path (done, error, disconnect).
+async fn netcdf4(st: &AppState, method: &Method, view: Arc<crate::archive::DatasetView>, query: &str) -> Result<Response, DapError> {
+    let export = plan_export(st, view, query).await?;
+    let filename = format!("{}4", export.filename);
+    if method == Method::HEAD {
+        let mut r = Response::new(Body::empty());
+        dap_headers(r.headers_mut(), "dods_netcdf4");
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-netcdf4"));
+        attachment(&mut r, &filename);
+        return Ok(r);
+    }
+    let reader = st.archive.reader.clone();
+    let (file, len) = tokio::task::spawn_blocking(move || -> Result<(tempfile::NamedTempFile, u64), ArchiveError> {
+        let tmp = tempfile::Builder::new()
+            .prefix("tessera-")
+            .suffix(".nc4")
+            .tempfile()
+            .map_err(|e| ArchiveError::Internal(format!("temporary file: {e}")))?;
+        export.write_nc4(reader.as_ref(), tmp.path())?;
+        let len = std::fs::metadata(tmp.path()).map_err(|e| ArchiveError::Internal(e.to_string()))?.len();
+        Ok((tmp, len))
+    })
+    .await
+    .map_err(|e| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        // `file` lives in this task: dropping it removes the file, whether
+        // the copy finished, failed or the client went away.
+        let mut f = match file.reopen() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            }
+        }
+        drop(file);
+    });
+    let mut r = Response::new(Body::from_stream(ReceiverStream::new(rx)));
+    dap_headers(r.headers_mut(), "dods_netcdf4");
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-netcdf4"));
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    attachment(&mut r, &filename);
+    Ok(r)
 }

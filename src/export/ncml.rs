@@ -1,0 +1,105 @@
+//! NcML: an XML description of a dataset (dimensions, variables,
+//! attributes) whose `location` is the dataset's DAP URL, so that NcML-aware
+//! tools (ToolsUI, netCDF-Java) open the live view and can customise it
+//! without an export. Types follow the DAP2 view that `location` serves.
+
+use crate::archive::DatasetView;
+use crate::dap::types::DapType;
+use crate::dap::view::ViewVar;
+use crate::model::{AttrValue, Attribute};
+
+fn xml(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\n' => o.push_str("&#10;"),
+            '\r' => o.push_str("&#13;"),
+            '\t' => o.push_str("&#9;"),
+            c if (c as u32) < 0x20 => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn ncml_type(t: DapType) -> &'static str {
+    match t {
+        DapType::Byte => "byte",
+        DapType::Int16 => "short",
+        DapType::UInt16 => "ushort",
+        DapType::Int32 => "int",
+        DapType::UInt32 => "uint",
+        DapType::Float32 => "float",
+        DapType::Float64 => "double",
+        DapType::String | DapType::Url => "String",
+    }
+}
+
+fn attribute(a: &Attribute, indent: &str, out: &mut String) {
+    fn join<T: ToString>(v: &[T]) -> String {
+        v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")
+    }
+    let (ty, value) = match &a.value {
+        AttrValue::Text(s) => (None, s.clone()),
+        AttrValue::U8(v) => (Some("ubyte"), join(v)),
+        AttrValue::I8(v) => (Some("byte"), join(v)),
+        AttrValue::I16(v) => (Some("short"), join(v)),
+        AttrValue::U16(v) => (Some("ushort"), join(v)),
+        AttrValue::I32(v) => (Some("int"), join(v)),
+        AttrValue::U32(v) => (Some("uint"), join(v)),
+        AttrValue::I64(v) => (Some("long"), join(v)),
+        AttrValue::U64(v) => (Some("ulong"), join(v)),
+        AttrValue::F32(v) => (Some("float"), join(v)),
+        AttrValue::F64(v) => (Some("double"), join(v)),
+    };
+    out.push_str(&format!("{indent}<attribute name=\"{}\"", xml(&a.name)));
+    if let Some(t) = ty {
+        out.push_str(&format!(" type=\"{t}\""));
+    }
+    out.push_str(&format!(" value=\"{}\"/>\n", xml(&value)));
+}
+
+/// The NcML document for a dataset served at `location`.
+pub fn render(dv: &DatasetView, location: &str) -> String {
+    let def = &dv.dataset.def;
+    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    o.push_str(&format!(
+        "<netcdf xmlns=\"http://www.unidata.ucar.edu/namespaces/netcdf/ncml-2.2\" location=\"{}\">\n",
+        xml(location)
+    ));
+    // Dimensions: every coordinate array's, in view order.
+    let mut seen: Vec<String> = Vec::new();
+    for v in dv.view.vars() {
+        let dims = match v {
+            ViewVar::Array(a) => &a.dims,
+            ViewVar::Grid(g) => &g.array().dims,
+        };
+        for d in dims {
+            if !seen.contains(&d.name) {
+                o.push_str(&format!("  <dimension name=\"{}\" length=\"{}\"/>\n", xml(&d.name), d.len));
+                seen.push(d.name.clone());
+            }
+        }
+    }
+    for a in &def.attrs {
+        attribute(a, "  ", &mut o);
+    }
+    for v in dv.view.vars() {
+        let (name, dtype, dims) = match v {
+            ViewVar::Array(a) => (a.name.as_str(), a.dtype, &a.dims),
+            ViewVar::Grid(g) => (g.name(), g.array().dtype, &g.array().dims),
+        };
+        let shape = dims.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(" ");
+        o.push_str(&format!("  <variable name=\"{}\" shape=\"{}\" type=\"{}\">\n", xml(name), xml(&shape), ncml_type(dtype)));
+        for a in dv.attributes_of(name) {
+            attribute(&a, "    ", &mut o);
+        }
+        o.push_str("  </variable>\n");
+    }
+    o.push_str("</netcdf>\n");
+    o
+}
