@@ -8,6 +8,9 @@
 //! 2 GiB pushed through a plain loopback socket by a thread writing a
 //! 1 MiB buffer (the transport ceiling on this machine).
 //!
+//! Then the same 2 GiB as `.nc` (NetCDF classic): time to first byte and
+//! resident memory.
+//!
 //! Run: `cargo bench --bench dods_memory`
 
 use std::io::{BufRead, Read, Write};
@@ -155,6 +158,22 @@ fn main() {
     });
     let secs = t.elapsed().as_secs_f64();
     peak = peak.max(rss_kib(pid));
+
+    // The same data as a NetCDF download: time to first byte and memory.
+    let nc_before = rss_kib(pid);
+    let mut nc_peak = nc_before;
+    let mut first: Option<f64> = None;
+    let mut last = Instant::now();
+    let t = Instant::now();
+    let nc_bytes = download(&addr, "/dap/big.nc?sst", || {
+        first.get_or_insert_with(|| t.elapsed().as_secs_f64());
+        if last.elapsed() >= Duration::from_millis(20) {
+            nc_peak = nc_peak.max(rss_kib(pid));
+            last = Instant::now();
+        }
+    });
+    let nc_secs = t.elapsed().as_secs_f64();
+    nc_peak = nc_peak.max(rss_kib(pid));
     let _ = server.kill();
     let expected = (SLICES * N * N * 4) as u64;
     assert!(bytes > expected, "got {bytes} bytes, expected more than {expected}");
@@ -164,5 +183,14 @@ fn main() {
     println!("dods_memory: {:.2} GiB in {secs:.1} s", bytes as f64 / (1u64 << 30) as f64);
     println!("  server RSS before {:.1} MiB, peak {:.1} MiB, growth {growth_mib:.1} MiB (target < 100 MiB)", before as f64 / 1024.0, peak as f64 / 1024.0);
     println!("  throughput {:.0} MiB/s = {:.2} x the plain loopback reference ({:.0} MiB/s)", rate / 1048576.0, rate / reference, reference / 1048576.0);
+    let nc_growth = (nc_peak.saturating_sub(nc_before)) as f64 / 1024.0;
+    println!(
+        "nc download: {:.2} GiB in {nc_secs:.1} s, first byte after {:.3} s, RSS growth {nc_growth:.1} MiB (peak {:.1} MiB), {:.2} x loopback",
+        nc_bytes as f64 / (1u64 << 30) as f64,
+        first.unwrap_or(f64::NAN),
+        nc_peak as f64 / 1024.0,
+        nc_bytes as f64 / nc_secs / reference
+    );
     assert!(growth_mib < 100.0, "resident memory grew by {growth_mib:.1} MiB");
+    assert!(nc_growth < 100.0, "resident memory grew by {nc_growth:.1} MiB during the .nc download");
 }

@@ -56,6 +56,33 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve every dataset over OPeNDAP (DAP2).
     Serve(ServeArgs),
+    /// Write a subset of a dataset to a NetCDF file.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Dataset to export from.
+    #[arg(long, value_name = "NAME")]
+    pub dataset: String,
+    /// Variables (repeatable; default: every variable).
+    #[arg(long = "var", value_name = "NAME")]
+    pub vars: Vec<String>,
+    /// Time range FROM..TO (ISO 8601, inclusive), or one time.
+    #[arg(long, value_name = "FROM..TO")]
+    pub time: Option<String>,
+    /// Bounding box W,S,E,N in the grid's coordinates (inclusive).
+    #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    /// Take every Nth cell along x and y.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stride: u64,
+    /// nc (NetCDF classic, CDF-2/CDF-5) or nc4 (NetCDF-4, deflate).
+    #[arg(long, default_value = "nc")]
+    pub format: String,
+    /// Output file.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -228,6 +255,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo(args) => demo(&config, args).await,
+        Command::Export(args) => export(&config, args).await,
         Command::Serve(_) => {
             let (cat, pool) = open(&config).await?;
             serve(&config, cat, pool, None).await
@@ -437,4 +465,100 @@ fn short(v: f64, dtype: crate::model::DataType) -> String {
 fn short_digits(v: f64, digits: usize) -> String {
     let rounded: f64 = format!("{:.*e}", digits - 1, v).parse().unwrap_or(v);
     if rounded == 0.0 { "0".into() } else { format!("{rounded}") }
+}
+
+/// The constraint expression an export stands for (coordinate-value
+/// slabs); also what to put after `?` in a `.nc` URL for the same file.
+pub fn export_constraint(dv: &crate::archive::DatasetView, args: &ExportArgs) -> Result<String> {
+    let def = &dv.dataset.def;
+    let vars: Vec<&crate::catalogue::Variable> = if args.vars.is_empty() {
+        dv.vars.iter().collect()
+    } else {
+        args.vars
+            .iter()
+            .map(|n| dv.vars.iter().find(|v| &v.def.name == n).with_context(|| format!("dataset {} has no variable {n}", def.name)))
+            .collect::<Result<_>>()?
+    };
+    let time = match &args.time {
+        None => None,
+        Some(t) => {
+            let (a, b) = t.split_once("..").unwrap_or((t.as_str(), t.as_str()));
+            parse_user_time(a)?;
+            parse_user_time(b)?;
+            Some(format!("[({}):({})]", a.trim(), b.trim()))
+        }
+    };
+    let s = args.stride;
+    let (xs, ys) = match &args.bbox {
+        None => (format!("[0:{s}:{}]", def.grid.nx() - 1), format!("[0:{s}:{}]", def.grid.ny() - 1)),
+        Some(b) => {
+            let v: Vec<f64> = b.split(',').map(|x| x.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| anyhow::anyhow!("--bbox {b:?} is not W,S,E,N numbers"))?;
+            let [w, so, e, n] = v[..] else { bail!("--bbox {b:?} needs four numbers: W,S,E,N") };
+            if w > e || so > n {
+                bail!("--bbox {b:?}: west must not exceed east, nor south north");
+            }
+            let ascending = |a: &crate::model::Axis| a.values.len() < 2 || a.values[a.values.len() - 1] >= a.values[0];
+            let xs = if ascending(&def.grid.x) { format!("[({w}):{s}:({e})]") } else { format!("[({e}):{s}:({w})]") };
+            let ys = if ascending(&def.grid.y) { format!("[({so}):{s}:({n})]") } else { format!("[({n}):{s}:({so})]") };
+            (xs, ys)
+        }
+    };
+    let mut parts = Vec::new();
+    for v in vars {
+        let mut ce = v.def.name.clone();
+        if v.def.has_time {
+            ce.push_str(&time.clone().unwrap_or_else(|| format!("[0:1:{}]", dv.times.len().saturating_sub(1))));
+        }
+        if v.def.has_level {
+            if let Some(l) = &def.grid.level {
+                ce.push_str(&format!("[0:1:{}]", l.len() - 1));
+            }
+        }
+        ce.push_str(&ys);
+        ce.push_str(&xs);
+        parts.push(ce);
+    }
+    Ok(parts.join(","))
+}
+
+async fn export(config: &Config, args: ExportArgs) -> Result<()> {
+    use crate::archive::{Archive, Limits};
+    use crate::store::reader::NetcdfReader;
+    let (cat, pool) = open(config).await?;
+    let name = dataset_name(&args.dataset)?;
+    let archive = Archive::new(cat, pool, Arc::new(NetcdfReader::new(config.open_files)), Limits { max_response_bytes: u64::MAX });
+    let view = archive.view(name.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ce = export_constraint(&view, &args)?;
+    let subset = view.resolve(&ce).map_err(|e| anyhow::anyhow!("the selection is empty or invalid: {e}"))?;
+    let plan = archive.plan(view, subset, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let exp = crate::export::NcExport::new(plan, &ce).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = args.output.clone();
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let tmp = tempfile::Builder::new().prefix(".tessera-export-").tempfile_in(&dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    let total = exp.layout.total_len();
+    let bar = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}").expect("valid template"));
+    let reader = archive.reader.clone();
+    let format = args.format.clone();
+    let tmp = tokio::task::spawn_blocking(move || -> Result<tempfile::NamedTempFile> {
+        match format.as_str() {
+            "nc" => {
+                let mut w = std::io::BufWriter::new(tmp.reopen()?);
+                exp.write_to(reader.as_ref(), &mut w, &|n| bar.inc(n)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                use std::io::Write;
+                w.flush()?;
+            }
+            "nc4" => exp.write_nc4(reader.as_ref(), tmp.path()).map_err(|e| anyhow::anyhow!("{e}"))?,
+            other => bail!("--format {other:?} is not nc or nc4"),
+        }
+        tmp.as_file().sync_all()?;
+        bar.finish_and_clear();
+        Ok(tmp)
+    })
+    .await??;
+    let size = std::fs::metadata(tmp.path())?.len();
+    tmp.persist(&out).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {} ({})", out.display(), human_bytes(size));
+    println!("constraint: {ce}");
+    Ok(())
 }

@@ -4,6 +4,7 @@ mod catalogue;
 mod cli;
 mod common;
 mod dap;
+mod download;
 mod hostile;
 mod ingest;
 mod layers;

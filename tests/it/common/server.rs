@@ -19,6 +19,7 @@ use tessera::store::Pool;
 pub struct Fixture {
     pub base: String,
     pub dir: PathBuf,
+    pub catalogue: String,
     pub spec: source::Spec,
 }
 
@@ -68,8 +69,10 @@ pub fn fixture() -> &'static Fixture {
             source::write_levels(&levels);
             ingest_file(&cat, &pool, &levels, &ingest("levels", 16)).await.unwrap();
         });
-        let base = start_server(&dir, &catalogue, &[("TESSERA_MAX_RESPONSE_BYTES", &MAX_RESPONSE.to_string())]);
-        Fixture { base, dir, spec: source::Spec::default() }
+        let tmp = dir.join("server-tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let base = start_server(&dir, &catalogue, &[("TESSERA_MAX_RESPONSE_BYTES", &MAX_RESPONSE.to_string()), ("TMPDIR", tmp.to_str().unwrap())]);
+        Fixture { base, dir, catalogue, spec: source::Spec::default() }
     })
 }
 
