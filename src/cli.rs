@@ -529,7 +529,14 @@ async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     let archive = Archive::new(cat, pool, Arc::new(NetcdfReader::new(config.open_files)), Limits { max_response_bytes: u64::MAX });
     let view = archive.view(name.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let ce = export_constraint(&view, &args)?;
-    let subset = view.resolve(&ce).map_err(|e| anyhow::anyhow!("the selection is empty or invalid: {e}"))?;
+    let subset = view.resolve(&ce).map_err(|e| {
+        let m = e.to_string();
+        if m.contains("before its start") {
+            anyhow::anyhow!("the selection is empty: no cell of the grid falls inside the requested range ({m})")
+        } else {
+            anyhow::anyhow!("the selection is empty or invalid: {m}")
+        }
+    })?;
     let plan = archive.plan(view, subset, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let exp = crate::export::NcExport::new(plan, &ce).map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = args.output.clone();

@@ -298,3 +298,22 @@ fn export_cli_equals_the_http_download() {
     assert!(err.contains("outside the axis time") && err.lines().count() == 1, "{err}");
     assert!(!dir.path().join("x.nc").exists());
 }
+
+#[test]
+fn projected_grids_keep_their_grid_mapping_and_unsigned_types() {
+    let f = fixture();
+    let (s, _, body) = http("GET", &format!("{}.nc?v_u16,v_u8,v_i8,v_u32", f.url("types")));
+    assert_eq!(s, 200);
+    let path = save(&body, "types.nc");
+    let dump = String::from_utf8(command("ncdump").arg("-h").arg(&path).output().unwrap().stdout).unwrap();
+    for needle in ["int crs ;", "crs:grid_mapping_name = \"transverse_mercator\" ;", "short v_u16(time, y, x) ;", "v_u16:_Unsigned = \"true\" ;", "v_i8:_FillValue = -128b ;"] {
+        assert!(dump.contains(needle), "{needle} not in {dump}");
+    }
+    let script = format!(
+        "import netCDF4, numpy as np\nr = netCDF4.Dataset({:?})\ns = netCDF4.Dataset({:?})\nfor v in ['v_u16', 'v_u8', 'v_i8', 'v_u32']:\n    r[v].set_auto_mask(False); s[v].set_auto_mask(False)\n    np.testing.assert_array_equal(np.asarray(r[v][0]).astype('f8'), np.asarray(s[v][:]).astype('f8'), err_msg=v)\nprint('ok')",
+        path.display().to_string(),
+        f.source("types.nc").display().to_string()
+    );
+    let out = command("python3").arg("-c").arg(script).env("PYTHONWARNINGS", "ignore").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&out.stderr));
+}
