@@ -371,7 +371,10 @@ impl Archive {
     pub async fn view(&self, name: &str) -> Result<Arc<DatasetView>, ArchiveError> {
         let not_found = || ArchiveError::NotFound(format!("no dataset {name:?} on this server"));
         let dn = DatasetName::parse(name).map_err(|_| not_found())?;
-        let Some(dataset) = self.catalogue.dataset(&dn).await? else {
+        let t = std::time::Instant::now();
+        let found = self.catalogue.dataset(&dn).await;
+        metrics::histogram!("tessera_catalogue_query_seconds", "op" => "dataset").record(t.elapsed().as_secs_f64());
+        let Some(dataset) = found? else {
             self.views.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
             return Err(not_found());
         };
@@ -417,7 +420,10 @@ impl Archive {
                 ty: (yr.start / th) as u32..(yr.last() / th + 1) as u32,
             };
             let mut map = TileMap::new();
-            for t in self.catalogue.tiles(&q).await? {
+            let started = std::time::Instant::now();
+            let found = self.catalogue.tiles(&q).await;
+            metrics::histogram!("tessera_catalogue_query_seconds", "op" => "tiles").record(started.elapsed().as_secs_f64());
+            for t in found? {
                 let path = self.pool.resolve(&t.path).map_err(|e| ArchiveError::Internal(e.to_string()))?;
                 map.insert((t.time.map(|t| t.0), t.tx, t.ty), (path, t.path));
             }
@@ -430,6 +436,8 @@ impl Archive {
         tokio::task::spawn_blocking(move || {
             for (abs, rel) in all {
                 if let Err(e) = std::fs::metadata(&abs) {
+                    metrics::counter!("tessera_tile_errors_total").increment(1);
+                    tracing::error!(dataset = %name, tile = %rel, error = %e, "catalogued tile missing from the pool");
                     return Err(ArchiveError::Tile { dataset: name, path: rel, reason: e.to_string() });
                 }
             }

@@ -96,6 +96,27 @@ pub struct ServeArgs {
     /// Tile files kept open, about 2 MiB of memory each [default: 32].
     #[arg(long, env = "TESSERA_OPEN_FILES", value_name = "N")]
     pub open_files: Option<usize>,
+    /// Data responses produced at once [default: 2 x cores].
+    #[arg(long, env = "TESSERA_MAX_HEAVY_REQUESTS", value_name = "N")]
+    pub max_heavy_requests: Option<usize>,
+    /// Data requests that may wait for a slot; beyond: 503 [default: 32].
+    #[arg(long, env = "TESSERA_QUEUE", value_name = "N")]
+    pub queue: Option<usize>,
+    /// Longest time a request may take, body included [default: 3600].
+    #[arg(long, env = "TESSERA_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Longest time a client may take to send request headers [default: 10].
+    #[arg(long, env = "TESSERA_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Longest request URL [default: 16384].
+    #[arg(long, env = "TESSERA_MAX_URL_BYTES", value_name = "BYTES")]
+    pub max_url_bytes: Option<usize>,
+    /// After SIGTERM, how long requests in flight may finish [default: 25].
+    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+    /// CORS origins, comma-separated (`*` for any) [default: none].
+    #[arg(long, env = "TESSERA_CORS_ORIGINS", value_name = "ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +196,7 @@ impl GlobalArgs {
             log_format: self.log_format.clone(),
             max_response_bytes: None,
             open_files: None,
+            ..Default::default()
         }
     }
 }
@@ -199,6 +221,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         overrides.listen = s.listen.clone();
         overrides.max_response_bytes = s.max_response_bytes;
         overrides.open_files = s.open_files;
+        overrides.max_heavy_requests = s.max_heavy_requests;
+        overrides.queue = s.queue;
+        overrides.request_timeout_secs = s.request_timeout_secs;
+        overrides.header_read_timeout_secs = s.header_read_timeout_secs;
+        overrides.max_url_bytes = s.max_url_bytes;
+        overrides.shutdown_grace_secs = s.shutdown_grace_secs;
+        overrides.cors_origins = s.cors_origins.clone();
     }
     let config = Config::resolve(&overrides)?;
     crate::telemetry::init(config.log_format);
@@ -427,7 +456,7 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
     let addr = listener.local_addr()?;
     let reader = Arc::new(NetcdfReader::new(config.open_files));
     let archive = Arc::new(Archive::new(cat.clone(), pool, reader, Limits { max_response_bytes: config.max_response_bytes }));
-    let router = crate::http::router(crate::http::AppState { archive });
+    let router = crate::http::router(crate::http::AppState::new(archive, config.limits.clone()));
     let base = format!("http://{addr}");
     tracing::info!(address = %addr, catalogue = %catalogue::redact(&config.catalogue), backend = cat.backend(), "serving");
     println!("\nserving on {base}/  (ctrl-c to stop)");
@@ -440,7 +469,7 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
         println!("  python3 -c \"import xarray as xr; print(xr.open_dataset('{u}'))\"");
         println!("  open {u}.html in a browser");
     }
-    crate::http::serve(listener, router, crate::http::shutdown_signal()).await?;
+    crate::http::serve(listener, router, crate::http::shutdown_signal(), &config.limits).await?;
     Ok(())
 }
 

@@ -10,6 +10,13 @@
 //! log_format = "json"          # or "text"
 //! max_response_bytes = 4294967296
 //! open_files = 32               # tile files kept open (about 2 MiB of memory each)
+//! max_heavy_requests = 4        # data responses produced at once (default 2 x cores)
+//! queue = 32                    # data requests that may wait; beyond: 503 + Retry-After
+//! request_timeout_secs = 3600   # whole request, body included
+//! header_read_timeout_secs = 10 # slow or idle clients
+//! max_url_bytes = 16384         # 414 beyond
+//! shutdown_grace_secs = 25      # after SIGTERM
+//! cors_origins = ["*"]          # default: no CORS headers
 //! ```
 //!
 //! Defaults: the data directory is `./tessera-data`; the catalogue is the
@@ -37,6 +44,13 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub max_response_bytes: Option<u64>,
     pub open_files: Option<usize>,
+    pub max_heavy_requests: Option<usize>,
+    pub queue: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub max_url_bytes: Option<usize>,
+    pub shutdown_grace_secs: Option<u64>,
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -50,6 +64,13 @@ pub struct Overrides {
     pub log_format: Option<String>,
     pub max_response_bytes: Option<u64>,
     pub open_files: Option<usize>,
+    pub max_heavy_requests: Option<usize>,
+    pub queue: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub max_url_bytes: Option<usize>,
+    pub shutdown_grace_secs: Option<u64>,
+    pub cors_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +91,42 @@ pub struct Config {
     pub max_response_bytes: u64,
     /// Tile files kept open by the reader.
     pub open_files: usize,
+    pub limits: ServerLimits,
+}
+
+/// Limits and timeouts of the HTTP service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerLimits {
+    /// Data responses (.dods, .ascii, .nc, .nc4) produced at once.
+    pub max_heavy_requests: usize,
+    /// Data requests allowed to wait for a slot; beyond: 503 + Retry-After.
+    pub queue: usize,
+    /// Longest a request may take, headers and body.
+    pub request_timeout: std::time::Duration,
+    /// Longest a client may take to send its request headers (slow clients,
+    /// idle keep-alive connections).
+    pub header_read_timeout: std::time::Duration,
+    /// Longest request URL accepted (414 beyond).
+    pub max_url_bytes: usize,
+    /// After SIGTERM, how long requests in flight may finish.
+    pub shutdown_grace: std::time::Duration,
+    /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ServerLimits {
+            max_heavy_requests: (2 * cores).max(2),
+            queue: 32,
+            request_timeout: std::time::Duration::from_secs(3600),
+            header_read_timeout: std::time::Duration::from_secs(10),
+            max_url_bytes: 16 * 1024,
+            shutdown_grace: std::time::Duration::from_secs(25),
+            cors_origins: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +162,18 @@ impl Config {
         };
         let max_response_bytes = o.max_response_bytes.or(file.max_response_bytes).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
         let open_files = o.open_files.or(file.open_files).unwrap_or(DEFAULT_OPEN_FILES).max(1);
-        Ok(Config { data_dir, catalogue, pool, listen, log_format, max_response_bytes, open_files })
+        let d = ServerLimits::default();
+        let secs = std::time::Duration::from_secs;
+        let limits = ServerLimits {
+            max_heavy_requests: o.max_heavy_requests.or(file.max_heavy_requests).unwrap_or(d.max_heavy_requests).max(1),
+            queue: o.queue.or(file.queue).unwrap_or(d.queue),
+            request_timeout: o.request_timeout_secs.or(file.request_timeout_secs).map(secs).unwrap_or(d.request_timeout),
+            header_read_timeout: o.header_read_timeout_secs.or(file.header_read_timeout_secs).map(secs).unwrap_or(d.header_read_timeout),
+            max_url_bytes: o.max_url_bytes.or(file.max_url_bytes).unwrap_or(d.max_url_bytes),
+            shutdown_grace: o.shutdown_grace_secs.or(file.shutdown_grace_secs).map(secs).unwrap_or(d.shutdown_grace),
+            cors_origins: o.cors_origins.clone().or(file.cors_origins).unwrap_or(d.cors_origins),
+        };
+        Ok(Config { data_dir, catalogue, pool, listen, log_format, max_response_bytes, open_files, limits })
     }
 }
 

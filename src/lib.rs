@@ -37,3 +37,6 @@ pub mod telemetry;
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git commit this build was made from (`unknown` outside a checkout).
+pub const GIT_COMMIT: &str = env!("TESSERA_GIT_COMMIT");

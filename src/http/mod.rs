@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod html;
+pub mod ops;
 pub mod range;
 
 use crate::archive::{Archive, ArchiveError, Format, Plan, Stop, produce};
@@ -28,21 +29,105 @@ use tokio_stream::wrappers::ReceiverStream;
 #[derive(Clone)]
 pub struct AppState {
     pub archive: Arc<Archive>,
+    pub limits: crate::config::ServerLimits,
+    /// Slots for data responses (.dods, .ascii, .nc, .nc4).
+    heavy: Arc<tokio::sync::Semaphore>,
+    /// Requests waiting for a slot.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AppState {
+    pub fn new(archive: Arc<Archive>, limits: crate::config::ServerLimits) -> Self {
+        let heavy = Arc::new(tokio::sync::Semaphore::new(limits.max_heavy_requests.max(1)));
+        AppState { archive, limits, heavy, waiting: Arc::default() }
+    }
+
+    /// A slot for a data response: at once if one is free, after a short
+    /// wait in a bounded queue otherwise, else 503 with Retry-After.
+    async fn heavy_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, DapError> {
+        use std::sync::atomic::Ordering;
+        if let Ok(p) = self.heavy.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let busy = || {
+            metrics::counter!("tessera_requests_rejected_total", "reason" => "busy").increment(1);
+            DapError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the server is busy ({} data responses in progress, {} may wait); retry shortly",
+                    self.limits.max_heavy_requests, self.limits.queue
+                ),
+            )
+        };
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(busy());
+        }
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), self.heavy.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        match r {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(busy()),
+        }
+    }
 }
 
 /// The router; tests drive it with `tower::ServiceExt::oneshot` or a socket.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    // gzip for text (DDS, DAS, ASCII, HTML, JSON, XML) when the client asks;
+    // never for binary data (see README: gzip runs at a few MB/s on float
+    // data, uncompressed responses at over 1 GB/s on loopback).
+    let compress = tower_http::compression::CompressionLayer::new().gzip(true).no_br().no_deflate().no_zstd().compress_when(
+        SizeAbove::new(512)
+            .and(NotForContentType::new("application/octet-stream"))
+            .and(NotForContentType::new("application/x-netcdf"))
+            .and(NotForContentType::new("application/x-netcdf4")),
+    );
+    let cors = if state.limits.cors_origins.is_empty() {
+        None
+    } else {
+        use tower_http::cors::{AllowOrigin, CorsLayer};
+        let origins = &state.limits.cors_origins;
+        let allow = if origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        };
+        Some(
+            CorsLayer::new()
+                .allow_origin(allow)
+                .allow_methods([Method::GET, Method::HEAD])
+                .expose_headers([
+                    header::CONTENT_LENGTH,
+                    header::CONTENT_RANGE,
+                    header::ETAG,
+                    header::CONTENT_DISPOSITION,
+                    header::LAST_MODIFIED,
+                ]),
+        )
+    };
+    let r = Router::new()
         .route("/", get(index))
         .route("/dap", get(index))
         .route("/dap/", get(index))
         .route("/dap/{*path}", get(dap))
-        .route("/version", get(version))
+        .route("/version", get(ops::version))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics_page))
         .route("/help", get(help))
         .fallback(|| async { DapError::not_found("no such resource; see /help") })
-        .with_state(state)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ops::middleware))
+        .layer(compress)
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state);
+    match cors {
+        Some(c) => r.layer(c),
+        None => r,
+    }
 }
+
 
 /// The headers DAP clients look at (dap2.md §1.3).
 pub fn dap_headers(h: &mut HeaderMap, description: &'static str) {
@@ -69,10 +154,6 @@ async fn index(State(st): State<AppState>) -> Result<Response, DapError> {
 
 fn version_body() -> String {
     format!("{{\"tessera\": \"{}\", \"dap\": \"2.0\"}}\n", crate::VERSION)
-}
-
-async fn version() -> Response {
-    text("dods_version", "application/json", version_body())
 }
 
 async fn help() -> Response {
@@ -165,6 +246,30 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
     };
     let view = st.archive.view(name).await?;
     let last_modified = HeaderValue::from_str(&view.dataset.updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()).ok();
+    // Conditional requests: every response is a function of the dataset's
+    // catalogue version and the constraint.
+    let tag = etag(&view, &format!("{suffix:?}"), query);
+    let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        Some(inm) => inm.split(',').any(|t| t.trim() == tag || t.trim() == "*"),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+            .is_some_and(|since| view.dataset.updated_at.timestamp() <= since.timestamp()),
+    };
+    if not_modified && suffix != Suffix::Nc4 {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        if let Ok(v) = HeaderValue::from_str(&tag) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        if let Some(lm) = last_modified {
+            r.headers_mut().insert(header::LAST_MODIFIED, lm);
+        }
+        return Ok(r);
+    }
+    let heavy = matches!(suffix, Suffix::Dods | Suffix::Ascii | Suffix::Nc | Suffix::Nc4) && method != Method::HEAD;
+    let permit = if heavy { Some(st.heavy_slot().await?) } else { None };
     let mut resp = match suffix {
         Suffix::Dds => {
             let dds = if query.is_empty() { view.dds.clone() } else { view.resolve(query)?.dds() };
@@ -182,7 +287,7 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
                 .dods_len()
                 .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
             let plan = st.archive.plan(view.clone(), subset, Some(len)).await?;
-            let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Dods) };
+            let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Dods, permit) };
             let mut r = Response::new(body);
             dap_headers(r.headers_mut(), "dods_data");
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
@@ -196,14 +301,14 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
             r
         }
-        Suffix::Nc => netcdf_classic(st, method, headers, view.clone(), query).await?,
-        Suffix::Nc4 => netcdf4(st, method, view.clone(), query).await?,
+        Suffix::Nc => netcdf_classic(st, method, headers, view.clone(), query, permit, &tag).await?,
+        Suffix::Nc4 => netcdf4(st, method, view.clone(), query, permit).await?,
         Suffix::Ascii => {
             let subset = view.resolve(query)?;
             // ASCII is a few times larger than XDR; the limit applies to XDR.
             let len = subset.dods_data_len();
             let plan = st.archive.plan(view.clone(), subset, len).await?;
-            let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Ascii) };
+            let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Ascii, permit) };
             let mut r = Response::new(body);
             dap_headers(r.headers_mut(), "dods_ascii");
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
@@ -213,17 +318,47 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
     if let Some(lm) = last_modified {
         resp.headers_mut().insert(header::LAST_MODIFIED, lm);
     }
+    if suffix != Suffix::Nc4 {
+        if let Ok(v) = HeaderValue::from_str(&tag) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+    }
     Ok(resp)
+}
+
+/// A sink for producers: forwards chunks, stops when the client is gone or
+/// the request's time limit has passed (the body is then cut short).
+fn sink_with_deadline(
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    limit: std::time::Duration,
+) -> impl FnMut(Vec<u8>) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    move |chunk: Vec<u8>| {
+        if std::time::Instant::now() > deadline {
+            metrics::counter!("tessera_requests_rejected_total", "reason" => "timeout").increment(1);
+            let _ = tx.blocking_send(Err(std::io::Error::other(format!("request time limit of {} s reached", limit.as_secs()))));
+            return false;
+        }
+        let n = chunk.len() as u64;
+        let ok = tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+        if ok {
+            metrics::counter!("tessera_body_bytes_total").increment(n);
+        }
+        ok
+    }
 }
 
 /// Streams a planned response from a blocking producer. A failure after
 /// the first byte aborts the connection (the body ends in an error, so the
 /// client sees a short transfer) and is logged; nothing is appended.
-fn stream(st: &AppState, plan: Plan, format: Format) -> Body {
+fn stream(st: &AppState, plan: Plan, format: Format, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let reader = st.archive.reader.clone();
+    let limit = st.limits.request_timeout;
     tokio::task::spawn_blocking(move || {
-        let mut sink = |chunk: Vec<u8>| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+        // The slot is held until the body is produced.
+        let _permit = permit;
+        let mut sink = sink_with_deadline(tx.clone(), limit);
         match produce(&plan, reader.as_ref(), format, &mut sink) {
             Ok(()) => {}
             Err(Stop::Closed) => tracing::info!(dataset = %plan.view.dataset.def.name, "client went away; response stopped"),
@@ -259,13 +394,58 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections, finishing requests in flight");
 }
 
-/// Serves `router` on a bound listener until `shutdown` resolves.
+/// Serves `router` on a bound listener until `shutdown` resolves, then
+/// stops accepting, lets requests in flight finish for up to
+/// `limits.shutdown_grace`, and returns.
+///
+/// hyper directly (rather than `axum::serve`) for the header-read timeout:
+/// a client that sends its request headers slowly, or keeps an idle
+/// connection open, is cut off after `limits.header_read_timeout` instead of
+/// holding a connection forever.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: &crate::config::ServerLimits,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all requests finished"),
+        _ = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(grace_secs = limits.shutdown_grace.as_secs(), "requests still running after the grace period; exiting");
+        }
+    }
+    Ok(())
 }
 
 /// A strong validator: the output is a pure function of the dataset's
@@ -301,9 +481,10 @@ async fn netcdf_classic(
     headers: &HeaderMap,
     view: Arc<crate::archive::DatasetView>,
     query: &str,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    tag: &str,
 ) -> Result<Response, DapError> {
     use range::RangeRequest;
-    let tag = etag(&view, "nc", query);
     let export = plan_export(st, view, query).await?;
     let total = export.layout.total_len();
     // If-Range with another validator (the dataset changed): send it all.
@@ -332,8 +513,10 @@ async fn netcdf_classic(
     } else {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
         let reader = st.archive.reader.clone();
+        let limit = st.limits.request_timeout;
         tokio::task::spawn_blocking(move || {
-            let mut sink = |chunk: Vec<u8>| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+            let _permit = permit;
+            let mut sink = sink_with_deadline(tx.clone(), limit);
             match export.produce(reader.as_ref(), span, &mut sink) {
                 Ok(()) => {}
                 Err(Stop::Closed) => tracing::info!(file = %export.filename, "client went away; download stopped"),
@@ -352,7 +535,7 @@ async fn netcdf_classic(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-netcdf"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(v) = HeaderValue::from_str(&tag) {
+    if let Ok(v) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, v);
     }
     if status == StatusCode::PARTIAL_CONTENT {
@@ -366,7 +549,13 @@ async fn netcdf_classic(
 
 /// `.nc4`: NetCDF-4 written through libnetcdf to a temporary file, then
 /// streamed; the file is removed on every path (done, error, disconnect).
-async fn netcdf4(st: &AppState, method: &Method, view: Arc<crate::archive::DatasetView>, query: &str) -> Result<Response, DapError> {
+async fn netcdf4(
+    st: &AppState,
+    method: &Method,
+    view: Arc<crate::archive::DatasetView>,
+    query: &str,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<Response, DapError> {
     let export = plan_export(st, view, query).await?;
     let filename = format!("{}4", export.filename);
     if method == Method::HEAD {
@@ -392,6 +581,7 @@ async fn netcdf4(st: &AppState, method: &Method, view: Arc<crate::archive::Datas
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
+        let _permit = permit;
         // `file` lives in this task: dropping it removes the file, whether
         // the copy finished, failed or the client went away.
         let mut f = match file.reopen() {

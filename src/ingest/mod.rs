@@ -275,8 +275,11 @@ pub async fn ingest_file(
     let batch = IngestBatch { dataset: def.clone(), variables: var_defs, slices, tiles };
     if let Err(e) = catalogue.commit_ingest(&batch).await {
         cleanup(pool);
+        metrics::counter!("tessera_ingest_files_total", "result" => "failed").increment(1);
         return Err(e.into());
     }
+    metrics::counter!("tessera_ingest_files_total", "result" => "ingested").increment(1);
+    metrics::counter!("tessera_ingest_tiles_total").increment(report.tiles_written as u64);
     tracing::info!(
         file = %path.display(),
         dataset = %def.name,

@@ -68,6 +68,19 @@ impl NetcdfReader {
 impl TileReader for NetcdfReader {
     fn read(&self, path: &Path, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray> {
         quiet_hdf5();
+        let started = std::time::Instant::now();
+        let result = self.read_inner(path, var, levels, y, x);
+        metrics::counter!("tessera_tiles_read_total").increment(1);
+        metrics::histogram!("tessera_tile_read_seconds").record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("tessera_tile_errors_total").increment(1);
+        }
+        result
+    }
+}
+
+impl NetcdfReader {
+    fn read_inner(&self, path: &Path, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray> {
         let file = self.file(path)?;
         let v = file.variable(&var.name).ok_or_else(|| StoreError::Invalid {
             path: path.to_path_buf(),

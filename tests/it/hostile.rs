@@ -35,7 +35,7 @@ fn env() -> &'static Env {
             // A file outside the pool that no request may ever reach.
             std::fs::write(dir.join("secret.nc"), b"TOPSECRET-CONTENT-4242").unwrap();
             let archive = Arc::new(Archive::new(cat, pool, Arc::new(NetcdfReader::new(16)), Limits { max_response_bytes: 1 << 20 }));
-            tessera::http::router(tessera::http::AppState { archive })
+            tessera::http::router(tessera::http::AppState::new(archive, tessera::config::ServerLimits::default()))
         });
         Env { rt, router }
     })
@@ -60,7 +60,8 @@ fn call(uri: &str) -> (StatusCode, Vec<u8>) {
 fn check(uri: &str) {
     let (status, body) = call(uri);
     assert!(
-        [StatusCode::OK, StatusCode::SEE_OTHER, StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND, StatusCode::PAYLOAD_TOO_LARGE].contains(&status),
+        [StatusCode::OK, StatusCode::SEE_OTHER, StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND, StatusCode::PAYLOAD_TOO_LARGE, StatusCode::URI_TOO_LONG]
+            .contains(&status),
         "{uri}: {status}"
     );
     if status.is_client_error() && !body.is_empty() {

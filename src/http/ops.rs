@@ -1,0 +1,173 @@
+//! Operations: liveness, readiness, version, metrics, and the middleware
+//! that gives every request an id, an access-log line and its metrics.
+
+use super::{AppState, DapError};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long readiness waits for the catalogue and the pool.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (status, format!("{body}\n")).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// Liveness: the process answers.
+pub async fn healthz() -> Response {
+    json(StatusCode::OK, serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the catalogue answers within a short timeout and the pool is
+/// readable; otherwise 503 naming what failed.
+pub async fn readyz(State(st): State<AppState>) -> Response {
+    let cat = st.archive.catalogue.clone();
+    let catalogue = match tokio::time::timeout(READY_TIMEOUT, cat.ping()).await {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", READY_TIMEOUT.as_secs()),
+    };
+    let root = st.archive.pool.root().to_path_buf();
+    let pool = match tokio::time::timeout(READY_TIMEOUT, tokio::task::spawn_blocking(move || std::fs::read_dir(&root).map(|_| ()))).await {
+        Ok(Ok(Ok(()))) => "ok".to_string(),
+        Ok(Ok(Err(e))) => format!("pool not readable: {e}"),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("pool did not answer within {} s", READY_TIMEOUT.as_secs()),
+    };
+    let ready = catalogue == "ok" && pool == "ok";
+    metrics::gauge!("tessera_ready").set(if ready { 1.0 } else { 0.0 });
+    json(
+        if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE },
+        serde_json::json!({"status": if ready { "ready" } else { "not ready" }, "catalogue": catalogue, "pool": pool}),
+    )
+}
+
+/// Version, build commit, catalogue backend and schema version.
+pub async fn version(State(st): State<AppState>) -> Response {
+    let cat = &st.archive.catalogue;
+    let schema = tokio::time::timeout(READY_TIMEOUT, cat.schema_version()).await.ok().and_then(Result::ok);
+    let mut r = json(
+        StatusCode::OK,
+        serde_json::json!({
+            "tessera": crate::VERSION,
+            "git_commit": crate::GIT_COMMIT,
+            "catalogue": cat.backend(),
+            "schema_version": schema,
+            "dap": "2.0",
+        }),
+    );
+    super::dap_headers(r.headers_mut(), "dods_version");
+    r
+}
+
+/// Prometheus text exposition.
+pub async fn metrics_page() -> Response {
+    let mut r = crate::telemetry::metrics().render().into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    r
+}
+
+/// The kind of route a path is, for metric labels (bounded cardinality).
+pub fn route_kind(path: &str) -> &'static str {
+    if let Some(rest) = path.strip_prefix("/dap/") {
+        let (_, suffix) = super::split_suffix(rest);
+        return match suffix {
+            Some(super::Suffix::Dds) => "dds",
+            Some(super::Suffix::Das) => "das",
+            Some(super::Suffix::Dods) => "dods",
+            Some(super::Suffix::Ascii) => "ascii",
+            Some(super::Suffix::Html) => "html",
+            Some(super::Suffix::Info) => "info",
+            Some(super::Suffix::Ver) => "ver",
+            Some(super::Suffix::Help) => "help",
+            Some(super::Suffix::Nc) => "nc",
+            Some(super::Suffix::Nc4) => "nc4",
+            Some(super::Suffix::Ncml) => "ncml",
+            None => "dataset",
+        };
+    }
+    match path {
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        "/version" => "version",
+        "/help" => "help",
+        "/" | "/dap" | "/dap/" => "index",
+        _ => "other",
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A request id: the client's `x-request-id` if it is short and plain,
+/// else a new one (process start time and a counter).
+fn request_id(req: &Request) -> String {
+    if let Some(v) = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()) {
+        if !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+            return v.to_string();
+        }
+    }
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+    format!("{start:x}-{:06x}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Request id, URL limit, time limit, metrics and the access log.
+pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().clone();
+    let kind = route_kind(&path);
+    let url_len = path.len() + query.len();
+    metrics::gauge!("tessera_http_in_flight").increment(1.0);
+    let mut resp = if url_len > st.limits.max_url_bytes {
+        metrics::counter!("tessera_requests_rejected_total", "reason" => "url_too_long").increment(1);
+        DapError::new(StatusCode::URI_TOO_LONG, format!("the request URL is {url_len} bytes long; the limit is {} bytes", st.limits.max_url_bytes)).into_response()
+    } else {
+        match tokio::time::timeout(st.limits.request_timeout, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => {
+                metrics::counter!("tessera_requests_rejected_total", "reason" => "timeout").increment(1);
+                DapError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the request took longer than {} s", st.limits.request_timeout.as_secs())).into_response()
+            }
+        }
+    };
+    metrics::gauge!("tessera_http_in_flight").decrement(1.0);
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed().as_secs_f64();
+    let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    metrics::counter!("tessera_http_requests_total", "route" => kind, "status" => status.to_string()).increment(1);
+    metrics::histogram!("tessera_http_request_duration_seconds", "route" => kind).record(elapsed);
+    if let Some(b) = bytes {
+        if method != axum::http::Method::HEAD {
+            metrics::counter!("tessera_http_response_bytes_total", "route" => kind).increment(b);
+        }
+    }
+    let dataset = path.strip_prefix("/dap/").map(|p| super::split_suffix(p).0).unwrap_or("");
+    // The constraint is logged decoded and cut short; URLs carry no credentials.
+    let ce: String = crate::dap::ce::percent_decode(&query).chars().take(512).collect();
+    tracing::info!(
+        target: "tessera::access",
+        request_id = %id,
+        method = %method,
+        route = kind,
+        dataset,
+        constraint = %ce,
+        status,
+        bytes = bytes.unwrap_or(0),
+        seconds = elapsed,
+        "request"
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
