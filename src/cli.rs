@@ -454,6 +454,8 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Metrics recorded from here on reach /metrics.
+    crate::telemetry::metrics();
     let reader = Arc::new(NetcdfReader::new(config.open_files));
     let archive = Arc::new(Archive::new(cat.clone(), pool, reader, Limits { max_response_bytes: config.max_response_bytes }));
     let router = crate::http::router(crate::http::AppState::new(archive, config.limits.clone()));

@@ -8,3 +8,4 @@ mod download;
 mod hostile;
 mod ingest;
 mod layers;
+mod ops;
