@@ -47,5 +47,9 @@ fn describe() {
     describe_counter!("tessera_tile_errors_total", "Catalogued tiles that could not be read");
     describe_histogram!("tessera_catalogue_query_seconds", Unit::Seconds, "Catalogue round trips on the request path, by operation");
     describe_counter!("tessera_ingest_files_total", "Source files ingested, by result");
-    describe_counter!("tessera_ingest_tiles_total", "Tiles written by ingest");
+    describe_counter!("tessera_ingest_tiles_total", "Tiles written by ingest (in the ingesting process)");
+    describe_gauge!("tessera_datasets", "Datasets in the catalogue, read at scrape time");
+    describe_gauge!("tessera_tiles_stored", "Tiles in the catalogue, read at scrape time");
+    describe_gauge!("tessera_bytes_stored", "Bytes of tiles in the catalogue, read at scrape time");
+    describe_gauge!("tessera_time_slices", "Time slices in the catalogue, summed over datasets");
 }

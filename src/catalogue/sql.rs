@@ -25,7 +25,7 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a request waits for a pooled connection before the catalogue
 /// counts as unavailable.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Converts driver errors at the seam.
 fn map_err(e: sqlx::Error) -> CatalogueError {

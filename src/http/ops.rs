@@ -66,8 +66,16 @@ pub async fn version(State(st): State<AppState>) -> Response {
     r
 }
 
-/// Prometheus text exposition.
-pub async fn metrics_page() -> Response {
+/// Prometheus text exposition. The archive's contents (what ingests have
+/// added, whichever process ran them) are read from the catalogue at scrape
+/// time: one query.
+pub async fn metrics_page(State(st): State<AppState>) -> Response {
+    if let Ok(Ok(all)) = tokio::time::timeout(READY_TIMEOUT, st.archive.catalogue.datasets()).await {
+        metrics::gauge!("tessera_datasets").set(all.len() as f64);
+        metrics::gauge!("tessera_tiles_stored").set(all.iter().map(|d| d.stats.tile_count as f64).sum::<f64>());
+        metrics::gauge!("tessera_bytes_stored").set(all.iter().map(|d| d.stats.bytes as f64).sum::<f64>());
+        metrics::gauge!("tessera_time_slices").set(all.iter().map(|d| d.stats.slice_count as f64).sum::<f64>());
+    }
     let mut r = crate::telemetry::metrics().render().into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     r

@@ -4,7 +4,6 @@ use crate::common::{self, Cli, files_under, source};
 use crate::ingest::{check_tiles_against_source, expected_tiles};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 async fn acceptance_flow(url: &str) {
     let dir = tempfile::tempdir().unwrap();

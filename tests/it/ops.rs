@@ -4,7 +4,6 @@
 //! runs its own `tessera serve` with the settings it needs.
 
 use crate::common::{Cli, command, source};
-use crate::dap::http;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -138,6 +137,8 @@ assert family("tessera_tile_read_seconds").type == "histogram"
 assert family("tessera_catalogue_query_seconds").type == "histogram"
 assert family("tessera_http_in_flight").type == "gauge"
 assert total("tessera_body_bytes") > 0
+assert total("tessera_tiles_stored") == 75, total("tessera_tiles_stored")
+assert total("tessera_datasets") == 1
 print("ok")
 "#;
     let mut py = command("python3").arg("-c").arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
