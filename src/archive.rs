@@ -14,11 +14,11 @@
 
 use crate::catalogue::{Catalogue, CatalogueError, Dataset, TileQuery, TimeSel, Variable};
 use crate::dap::ce::{CeError, CeErrorKind};
-use crate::dap::das::{Attr, AttrValue as DasValue, Das, VarAttrs};
+use crate::dap::das::{Attr, Das, VarAttrs};
 use crate::dap::types::{DapType, StorageType};
 use crate::dap::view::{self, Array, BoundRole, CoordLookup, SentArray, SentVar, Subset, ValueQuery, View, ViewVar};
 use crate::dap::{ascii, xdr};
-use crate::model::{AttrValue, Attribute, Axis, CfTime, DataType, DatasetName, Timestamp, TypedArray, parse_user_time};
+use crate::model::{Attribute, Axis, CfTime, DataType, DatasetName, Timestamp, TypedArray, parse_user_time};
 use crate::mosaic::{self, AxisPiece, BandSlice};
 use crate::store::Pool;
 use crate::store::reader::TileReader;
@@ -104,24 +104,8 @@ pub fn storage(t: DataType) -> StorageType {
     }
 }
 
-fn das_value(v: &AttrValue) -> DasValue {
-    match v.clone() {
-        AttrValue::Text(s) => DasValue::Text(s),
-        AttrValue::U8(x) => DasValue::U8(x),
-        AttrValue::I8(x) => DasValue::I8(x),
-        AttrValue::I16(x) => DasValue::I16(x),
-        AttrValue::U16(x) => DasValue::U16(x),
-        AttrValue::I32(x) => DasValue::I32(x),
-        AttrValue::U32(x) => DasValue::U32(x),
-        AttrValue::I64(x) => DasValue::I64(x),
-        AttrValue::U64(x) => DasValue::U64(x),
-        AttrValue::F32(x) => DasValue::F32(x),
-        AttrValue::F64(x) => DasValue::F64(x),
-    }
-}
-
 fn das_attrs(attrs: &[Attribute]) -> Vec<Attr> {
-    attrs.iter().map(|a| Attr::new(a.name.clone(), das_value(&a.value))).collect()
+    attrs.to_vec()
 }
 
 /// A coordinate's attributes, with `axis` added when the source had none:

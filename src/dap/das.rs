@@ -71,56 +71,9 @@ pub const TYPED_LIKE_VARIABLE: &[&str] = &[
     "flag_masks",
 ];
 
-/// An attribute value as stored in the source.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttrValue {
-    /// Text.
-    Text(String),
-    /// Signed bytes.
-    I8(Vec<i8>),
-    /// Unsigned bytes.
-    U8(Vec<u8>),
-    /// 16-bit signed.
-    I16(Vec<i16>),
-    /// 16-bit unsigned.
-    U16(Vec<u16>),
-    /// 32-bit signed.
-    I32(Vec<i32>),
-    /// 32-bit unsigned.
-    U32(Vec<u32>),
-    /// 64-bit signed.
-    I64(Vec<i64>),
-    /// 64-bit unsigned.
-    U64(Vec<u64>),
-    /// Single precision.
-    F32(Vec<f32>),
-    /// Double precision.
-    F64(Vec<f64>),
-}
-
-/// A named attribute.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attr {
-    /// Name as in the source.
-    pub name: String,
-    /// Value.
-    pub value: AttrValue,
-}
-
-impl Attr {
-    /// An attribute.
-    pub fn new(name: impl Into<String>, value: AttrValue) -> Attr {
-        Attr {
-            name: name.into(),
-            value,
-        }
-    }
-
-    /// A text attribute.
-    pub fn text(name: impl Into<String>, value: impl Into<String>) -> Attr {
-        Attr::new(name, AttrValue::Text(value.into()))
-    }
-}
+/// Attribute values and attributes are the model's own: the DAS shows
+/// what the catalogue stores, converted only at rendering.
+pub use crate::model::{AttrValue, Attribute as Attr};
 
 /// The attributes of one top-level variable.
 #[derive(Debug, Clone, PartialEq)]

@@ -332,32 +332,10 @@ impl NcType {
     }
 }
 
-/// The value of an attribute: text or a vector of numbers.
-#[derive(Clone, Debug, PartialEq)]
-pub enum AttrValue {
-    /// Written as `NC_CHAR`, one element per UTF-8 byte. May be empty.
-    Text(String),
-    /// `NC_BYTE`.
-    I8(Vec<i8>),
-    /// `NC_UBYTE` (CDF-5 only).
-    U8(Vec<u8>),
-    /// `NC_SHORT`.
-    I16(Vec<i16>),
-    /// `NC_USHORT` (CDF-5 only).
-    U16(Vec<u16>),
-    /// `NC_INT`.
-    I32(Vec<i32>),
-    /// `NC_UINT` (CDF-5 only).
-    U32(Vec<u32>),
-    /// `NC_INT64` (CDF-5 only).
-    I64(Vec<i64>),
-    /// `NC_UINT64` (CDF-5 only).
-    U64(Vec<u64>),
-    /// `NC_FLOAT`.
-    F32(Vec<f32>),
-    /// `NC_DOUBLE`.
-    F64(Vec<f64>),
-}
+/// Attribute values are the archive's own (`crate::model::AttrValue`);
+/// this module adds how each is written (`NC_CHAR` text; `U8`, `U16`, `U32`,
+/// `I64` and `U64` need CDF-5).
+pub use crate::model::AttrValue;
 
 impl AttrValue {
     /// The external type this value is written as.

@@ -84,8 +84,8 @@ fn classic_type(t: DataType) -> (NcType, bool) {
     }
 }
 
-fn classic_attr(v: &AttrValue) -> classic::AttrValue {
-    use classic::AttrValue as C;
+fn classic_attr(v: &AttrValue) -> AttrValue {
+    use AttrValue as C;
     match v.clone() {
         AttrValue::Text(s) => C::Text(s),
         AttrValue::U8(x) => C::I8(x.into_iter().map(|v| v as i8).collect()),
@@ -447,7 +447,7 @@ fn classic_layout(dims: &[(String, u64)], items: &[Item], globals: &[Attribute])
             v
         })
         .collect();
-    let g: Vec<(String, classic::AttrValue)> = globals.iter().map(|a| (a.name.clone(), classic_attr(&a.value))).collect();
+    let g: Vec<(String, AttrValue)> = globals.iter().map(|a| (a.name.clone(), classic_attr(&a.value))).collect();
     Layout::new(&d, &vars, &g, None).map_err(|e| match e {
         classic::ClassicError::TooLarge { .. } => ArchiveError::TooLarge { size: u64::MAX, limit: classic::CDF5_MAX_VAR_LEN },
         other => ArchiveError::Internal(format!("NetCDF layout: {other}")),

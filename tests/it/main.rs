@@ -1,6 +1,8 @@
 //! The integration suite: one binary, shared harness in `common`.
 
 mod catalogue;
+mod classic_interop;
+mod classic_layout;
 mod cli;
 mod common;
 mod dap;
