@@ -90,20 +90,6 @@ pub struct DatasetView {
     roles: HashMap<String, Role>,
 }
 
-/// The DAP2 storage type of a stored type.
-pub fn storage(t: DataType) -> StorageType {
-    match t {
-        DataType::U8 => StorageType::U8,
-        DataType::I8 => StorageType::I8,
-        DataType::I16 => StorageType::I16,
-        DataType::U16 => StorageType::U16,
-        DataType::I32 => StorageType::I32,
-        DataType::U32 => StorageType::U32,
-        DataType::F32 => StorageType::F32,
-        DataType::F64 => StorageType::F64,
-    }
-}
-
 fn das_attrs(attrs: &[Attribute]) -> Vec<Attr> {
     attrs.to_vec()
 }
@@ -128,7 +114,7 @@ impl DatasetView {
         let time_values: Vec<f64> = times.iter().map(|&t| cf.to_value(t)).collect();
         let has_time = !times.is_empty() && vars.iter().any(|v| v.def.has_time);
         let level = def.grid.level.as_ref().filter(|_| vars.iter().any(|v| v.def.has_level));
-        let axis_array = |a: &Axis| Array::new(a.name.clone(), storage(a.dtype).dap_type(), [(a.name.clone(), a.len())]);
+        let axis_array = |a: &Axis| Array::new(a.name.clone(), a.dtype.dap_type(), [(a.name.clone(), a.len())]);
         let time_array = Array::new(def.time.name.clone(), DapType::Float64, [(def.time.name.clone(), times.len())]);
 
         let mut out: Vec<ViewVar> = Vec::new();
@@ -146,12 +132,12 @@ impl DatasetView {
         if let Some(l) = level {
             out.push(ViewVar::Array(axis_array(l)));
             roles.insert(l.name.clone(), Role::Level);
-            das.vars.push(VarAttrs { name: l.name.clone(), storage: Some(storage(l.dtype)), attrs: axis_attrs(&l.attrs, "Z") });
+            das.vars.push(VarAttrs { name: l.name.clone(), storage: Some(l.dtype), attrs: axis_attrs(&l.attrs, "Z") });
         }
         for (a, role, axis) in [(&def.grid.y, Role::Y, "Y"), (&def.grid.x, Role::X, "X")] {
             out.push(ViewVar::Array(axis_array(a)));
             roles.insert(a.name.clone(), role);
-            das.vars.push(VarAttrs { name: a.name.clone(), storage: Some(storage(a.dtype)), attrs: axis_attrs(&a.attrs, axis) });
+            das.vars.push(VarAttrs { name: a.name.clone(), storage: Some(a.dtype), attrs: axis_attrs(&a.attrs, axis) });
         }
         if let Some(gm) = &def.grid.crs.grid_mapping {
             out.push(ViewVar::Array(Array::new(gm.name.clone(), DapType::Int32, Vec::<(String, usize)>::new())));
@@ -178,11 +164,11 @@ impl DatasetView {
                 dims.push((a.name.clone(), a.len()));
                 maps.push(axis_array(a));
             }
-            let array = Array::new(v.def.name.clone(), storage(v.def.dtype).dap_type(), dims);
+            let array = Array::new(v.def.name.clone(), v.def.dtype.dap_type(), dims);
             let grid = view::Grid::new(array, maps).map_err(|e| ArchiveError::Internal(e.to_string()))?;
             out.push(ViewVar::Grid(grid));
             roles.insert(v.def.name.clone(), Role::Data(i));
-            das.vars.push(VarAttrs { name: v.def.name.clone(), storage: Some(storage(v.def.dtype)), attrs: das_attrs(&v.def.attrs) });
+            das.vars.push(VarAttrs { name: v.def.name.clone(), storage: Some(v.def.dtype), attrs: das_attrs(&v.def.attrs) });
         }
         das.global = das_attrs(&def.attrs);
         let view = View::new(def.name.as_str(), out).map_err(|e| ArchiveError::Internal(e.to_string()))?;

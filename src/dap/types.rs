@@ -123,26 +123,9 @@ impl fmt::Display for DapType {
     }
 }
 
-/// A numeric element type as stored in the archive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StorageType {
-    /// Unsigned 8-bit.
-    U8,
-    /// Signed 8-bit.
-    I8,
-    /// Signed 16-bit.
-    I16,
-    /// Unsigned 16-bit.
-    U16,
-    /// Signed 32-bit.
-    I32,
-    /// Unsigned 32-bit.
-    U32,
-    /// 32-bit float.
-    F32,
-    /// 64-bit float.
-    F64,
-}
+/// A numeric element type as stored in the archive: the model's own
+/// [`crate::model::DataType`], which this module maps to the wire.
+pub use crate::model::DataType as StorageType;
 
 /// How a stored value is represented on the DAP2 wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,32 +140,6 @@ pub enum WireRepr {
 }
 
 impl StorageType {
-    /// All stored types.
-    pub const ALL: [StorageType; 8] = [
-        StorageType::U8,
-        StorageType::I8,
-        StorageType::I16,
-        StorageType::U16,
-        StorageType::I32,
-        StorageType::U32,
-        StorageType::F32,
-        StorageType::F64,
-    ];
-
-    /// Rust-style name (`u8`, `i16`, `f64`, …).
-    pub fn name(self) -> &'static str {
-        match self {
-            StorageType::U8 => "u8",
-            StorageType::I8 => "i8",
-            StorageType::I16 => "i16",
-            StorageType::U16 => "u16",
-            StorageType::I32 => "i32",
-            StorageType::U32 => "u32",
-            StorageType::F32 => "f32",
-            StorageType::F64 => "f64",
-        }
-    }
-
     /// The DAP2 type a variable of this stored type is served as (module table).
     pub fn dap_type(self) -> DapType {
         match self {
@@ -212,12 +169,6 @@ impl StorageType {
             StorageType::I8 => &[("_Unsigned", "false")],
             _ => &[],
         }
-    }
-}
-
-impl fmt::Display for StorageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
