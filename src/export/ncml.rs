@@ -8,22 +8,11 @@ use crate::dap::types::DapType;
 use crate::dap::view::ViewVar;
 use crate::model::{AttrValue, Attribute};
 
+/// XML text: markup escaped, line breaks and tabs as character references,
+/// other control characters dropped.
 fn xml(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\n' => o.push_str("&#10;"),
-            '\r' => o.push_str("&#13;"),
-            '\t' => o.push_str("&#9;"),
-            c if (c as u32) < 0x20 => {}
-            c => o.push(c),
-        }
-    }
-    o
+    let clean: String = s.chars().filter(|&c| c >= ' ' || matches!(c, '\n' | '\r' | '\t')).collect();
+    crate::http::html::escape(&clean).replace('\n', "&#10;").replace('\r', "&#13;").replace('\t', "&#9;")
 }
 
 fn ncml_type(t: DapType) -> &'static str {

@@ -7,26 +7,10 @@ use crate::dap::http;
 use std::io::{Read, Write};
 
 fn get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&buf[..split]).to_lowercase();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head, buf[split + 4..].to_vec())
+    crate::common::http_request("GET", url, headers)
 }
 
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).map(str::trim)
-}
+use crate::common::header;
 
 fn save(bytes: &[u8], name: &str) -> std::path::PathBuf {
     let p = tempfile::tempdir().unwrap().keep().join(name);

@@ -67,30 +67,11 @@ fn archive(catalogue: Option<&str>) -> (tempfile::TempDir, String) {
     (dir, cat)
 }
 
-fn raw(base: &str, request: &str) -> (u16, String, Vec<u8>) {
-    let host = base.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    s.write_all(request.replace("{host}", host).as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
-    let head = String::from_utf8_lossy(&buf[..split]).to_lowercase();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, head, buf.get(split + 4..).unwrap_or_default().to_vec())
-}
-
 fn get(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {{host}}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    raw(base, &req)
+    crate::common::http_request("GET", &format!("{base}{path}"), headers)
 }
 
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).map(str::trim)
-}
+use crate::common::header;
 
 #[test]
 fn health_version_metrics_and_access_log() {
@@ -182,7 +163,7 @@ fn conditional_requests_compression_and_cors() {
     let (_, head, gz) = get(&srv.base, "/dap/acc.das", &[("Accept-Encoding", "gzip")]);
     assert_eq!(header(&head, "content-encoding"), Some("gzip"));
     let mut d = Vec::new();
-    let dechunked = dechunk(&gz);
+    let dechunked = gz;
     let mut dec = command("gzip").arg("-dc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     dec.stdin.take().unwrap().write_all(&dechunked).unwrap();
     dec.stdout.take().unwrap().read_to_end(&mut d).unwrap();
@@ -191,20 +172,6 @@ fn conditional_requests_compression_and_cors() {
     assert!(header(&head, "content-encoding").is_none(), "binary data is sent as it is");
     let (_, head, _) = get(&srv.base, "/dap/acc.dds", &[("Origin", "https://example.org")]);
     assert_eq!(header(&head, "access-control-allow-origin"), Some("*"));
-}
-
-fn dechunk(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
-        rest = &rest[eol + 2 + size + 2..];
-    }
-    out
 }
 
 /// Opens a data request and reads only its headers, leaving the body (and
