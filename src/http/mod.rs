@@ -352,18 +352,31 @@ fn sink_with_deadline(
 /// the first byte aborts the connection (the body ends in an error, so the
 /// client sees a short transfer) and is logged; nothing is appended.
 fn stream(st: &AppState, plan: Plan, format: Format, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Body {
+    let label = plan.view.dataset.def.name.to_string();
+    producer_body(st, permit, label, move |reader, sink| produce(&plan, reader, format, sink))
+}
+
+/// Runs a blocking producer into a bounded channel and returns the body
+/// that drains it. The data slot (if any) is held until the producer ends.
+/// A failure after the first byte ends the body in an error, so the client
+/// sees a short transfer rather than a complete-looking one.
+fn producer_body(
+    st: &AppState,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    label: String,
+    produce: impl FnOnce(&dyn crate::store::reader::TileReader, &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> + Send + 'static,
+) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let reader = st.archive.reader.clone();
     let limit = st.limits.request_timeout;
     tokio::task::spawn_blocking(move || {
-        // The slot is held until the body is produced.
         let _permit = permit;
         let mut sink = sink_with_deadline(tx.clone(), limit);
-        match produce(&plan, reader.as_ref(), format, &mut sink) {
+        match produce(reader.as_ref(), &mut sink) {
             Ok(()) => {}
-            Err(Stop::Closed) => tracing::info!(dataset = %plan.view.dataset.def.name, "client went away; response stopped"),
+            Err(Stop::Closed) => tracing::info!(response = %label, "client went away; response stopped"),
             Err(Stop::Failed(e)) => {
-                tracing::error!(dataset = %plan.view.dataset.def.name, error = %e, "response aborted after the first byte");
+                tracing::error!(response = %label, error = %e, "response aborted after the first byte");
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
             }
         }
@@ -511,22 +524,8 @@ async fn netcdf_classic(
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-        let reader = st.archive.reader.clone();
-        let limit = st.limits.request_timeout;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut sink = sink_with_deadline(tx.clone(), limit);
-            match export.produce(reader.as_ref(), span, &mut sink) {
-                Ok(()) => {}
-                Err(Stop::Closed) => tracing::info!(file = %export.filename, "client went away; download stopped"),
-                Err(Stop::Failed(e)) => {
-                    tracing::error!(file = %export.filename, error = %e, "download aborted after the first byte");
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                }
-            }
-        });
-        Body::from_stream(ReceiverStream::new(rx))
+        let label = export.filename.clone();
+        producer_body(st, permit, label, move |reader, sink| export.produce(reader, span, sink))
     };
     let mut r = Response::new(body);
     *r.status_mut() = status;
