@@ -443,11 +443,11 @@ async fn demo(config: &Config, args: DemoArgs) -> Result<()> {
     if args.no_serve {
         return Ok(());
     }
-    serve(config, cat, pool, Some(name)).await
+    serve(config, cat, pool, Some((name, d.def.grid.nx(), d.def.grid.ny()))).await
 }
 
 /// Binds, prints what to try, serves until ctrl-c or SIGTERM.
-async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Option<DatasetName>) -> Result<()> {
+async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Option<(DatasetName, usize, usize)>) -> Result<()> {
     use crate::archive::{Archive, Limits};
     use crate::store::reader::NetcdfReader;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -462,12 +462,13 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
     let base = format!("http://{addr}");
     tracing::info!(address = %addr, catalogue = %catalogue::redact(&config.catalogue), backend = cat.backend(), "serving");
     println!("\nserving on {base}/  (ctrl-c to stop)");
-    if let Some(name) = demo {
+    if let Some((name, nx, ny)) = demo {
         let u = format!("{base}/dap/{name}");
+        let (my, mx) = (ny / 2 - 1, nx / 2 - 1);
         println!("\ntry:");
         println!("  ncdump -h {u}");
-        println!("  ncdump -v lat '{u}?lat[0:600:1799]'");
-        println!("  curl -g '{u}.ascii?sst[0][899:1:901][1799:1:1801]'");
+        println!("  ncdump -v lat '{u}?lat[0:{}:{}]'", ny / 3, ny - 1);
+        println!("  curl -g '{u}.ascii?sst[0][{my}:1:{}][{mx}:1:{}]'", my + 2, mx + 2);
         println!("  python3 -c \"import xarray as xr; print(xr.open_dataset('{u}'))\"");
         println!("  open {u}.html in a browser");
     }
