@@ -2,7 +2,7 @@
 //! travel as `anyhow` and are printed once, on one line, by `main`.
 
 use crate::catalogue::{self, Catalogue, Dataset};
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Overrides, Settings};
 use crate::fsck::{FsckOptions, fsck};
 use crate::ingest::{IngestOptions, ingest_file};
 use crate::model::{DatasetName, TileFormat, TileShape, parse_user_time};
@@ -189,14 +189,13 @@ impl GlobalArgs {
     pub fn overrides(&self) -> Overrides {
         Overrides {
             config: self.config.clone(),
-            data_dir: self.data_dir.clone(),
-            catalogue: self.catalogue.clone(),
-            pool: self.pool.clone(),
-            listen: None,
-            log_format: self.log_format.clone(),
-            max_response_bytes: None,
-            open_files: None,
-            ..Default::default()
+            settings: Settings {
+                data_dir: self.data_dir.clone(),
+                catalogue: self.catalogue.clone(),
+                pool: self.pool.clone(),
+                log_format: self.log_format.clone(),
+                ..Default::default()
+            },
         }
     }
 }
@@ -218,16 +217,17 @@ async fn open(config: &Config) -> Result<(Arc<dyn Catalogue>, Pool)> {
 pub async fn run(cli: Cli) -> Result<()> {
     let mut overrides = cli.global.overrides();
     if let Command::Serve(s) | Command::Demo(DemoArgs { serve: s, .. }) = &cli.command {
-        overrides.listen = s.listen.clone();
-        overrides.max_response_bytes = s.max_response_bytes;
-        overrides.open_files = s.open_files;
-        overrides.max_heavy_requests = s.max_heavy_requests;
-        overrides.queue = s.queue;
-        overrides.request_timeout_secs = s.request_timeout_secs;
-        overrides.header_read_timeout_secs = s.header_read_timeout_secs;
-        overrides.max_url_bytes = s.max_url_bytes;
-        overrides.shutdown_grace_secs = s.shutdown_grace_secs;
-        overrides.cors_origins = s.cors_origins.clone();
+        let o = &mut overrides.settings;
+        o.listen = s.listen.clone();
+        o.max_response_bytes = s.max_response_bytes;
+        o.open_files = s.open_files;
+        o.max_heavy_requests = s.max_heavy_requests;
+        o.queue = s.queue;
+        o.request_timeout_secs = s.request_timeout_secs;
+        o.header_read_timeout_secs = s.header_read_timeout_secs;
+        o.max_url_bytes = s.max_url_bytes;
+        o.shutdown_grace_secs = s.shutdown_grace_secs;
+        o.cors_origins = s.cors_origins.clone();
     }
     let config = Config::resolve(&overrides)?;
     crate::telemetry::init(config.log_format);

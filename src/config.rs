@@ -32,11 +32,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 << 30;
 pub const DEFAULT_OPEN_FILES: usize = 32;
 
-/// The settings a TOML file may hold. Unknown keys are an error, so that a
+/// The settings flags, `TESSERA_*` variables and a TOML file may each
+/// give; unset is `None`. Unknown keys in a file are an error, so that a
 /// typo does not silently fall back to a default.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub struct Settings {
     pub data_dir: Option<PathBuf>,
     pub catalogue: Option<String>,
     pub pool: Option<PathBuf>,
@@ -53,24 +54,12 @@ pub struct FileConfig {
     pub cors_origins: Option<Vec<String>>,
 }
 
-/// What flags and environment gave (clap merges those two).
+/// What flags and environment gave (clap merges those two), and the file
+/// to read the rest from.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub config: Option<PathBuf>,
-    pub data_dir: Option<PathBuf>,
-    pub catalogue: Option<String>,
-    pub pool: Option<PathBuf>,
-    pub listen: Option<String>,
-    pub log_format: Option<String>,
-    pub max_response_bytes: Option<u64>,
-    pub open_files: Option<usize>,
-    pub max_heavy_requests: Option<usize>,
-    pub queue: Option<usize>,
-    pub request_timeout_secs: Option<u64>,
-    pub header_read_timeout_secs: Option<u64>,
-    pub max_url_bytes: Option<usize>,
-    pub shutdown_grace_secs: Option<u64>,
-    pub cors_origins: Option<Vec<String>>,
+    pub settings: Settings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,40 +133,40 @@ impl Config {
     pub fn resolve(o: &Overrides) -> Result<Config, ConfigError> {
         let file = match &o.config {
             Some(path) => load_file(path)?,
-            None => FileConfig::default(),
+            None => Settings::default(),
         };
-        let data_dir = o.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let catalogue = o.catalogue.clone().or(file.catalogue).unwrap_or_else(|| {
+        let data_dir = o.settings.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let catalogue = o.settings.catalogue.clone().or(file.catalogue).unwrap_or_else(|| {
             format!("sqlite://{}", data_dir.join("catalogue.db").display())
         });
-        let pool = o.pool.clone().or(file.pool).unwrap_or_else(|| data_dir.join("pool"));
-        let listen_s = o.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let pool = o.settings.pool.clone().or(file.pool).unwrap_or_else(|| data_dir.join("pool"));
+        let listen_s = o.settings.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let listen = listen_s
             .parse()
             .map_err(|_| ConfigError::Invalid(format!("listen address {listen_s:?} is not HOST:PORT, e.g. 127.0.0.1:8080")))?;
-        let log_format = match o.log_format.clone().or(file.log_format).as_deref() {
+        let log_format = match o.settings.log_format.clone().or(file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => return Err(ConfigError::Invalid(format!("log format {other:?} is not text or json"))),
         };
-        let max_response_bytes = o.max_response_bytes.or(file.max_response_bytes).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
-        let open_files = o.open_files.or(file.open_files).unwrap_or(DEFAULT_OPEN_FILES).max(1);
+        let max_response_bytes = o.settings.max_response_bytes.or(file.max_response_bytes).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
+        let open_files = o.settings.open_files.or(file.open_files).unwrap_or(DEFAULT_OPEN_FILES).max(1);
         let d = ServerLimits::default();
         let secs = std::time::Duration::from_secs;
         let limits = ServerLimits {
-            max_heavy_requests: o.max_heavy_requests.or(file.max_heavy_requests).unwrap_or(d.max_heavy_requests).max(1),
-            queue: o.queue.or(file.queue).unwrap_or(d.queue),
-            request_timeout: o.request_timeout_secs.or(file.request_timeout_secs).map(secs).unwrap_or(d.request_timeout),
-            header_read_timeout: o.header_read_timeout_secs.or(file.header_read_timeout_secs).map(secs).unwrap_or(d.header_read_timeout),
-            max_url_bytes: o.max_url_bytes.or(file.max_url_bytes).unwrap_or(d.max_url_bytes),
-            shutdown_grace: o.shutdown_grace_secs.or(file.shutdown_grace_secs).map(secs).unwrap_or(d.shutdown_grace),
-            cors_origins: o.cors_origins.clone().or(file.cors_origins).unwrap_or(d.cors_origins),
+            max_heavy_requests: o.settings.max_heavy_requests.or(file.max_heavy_requests).unwrap_or(d.max_heavy_requests).max(1),
+            queue: o.settings.queue.or(file.queue).unwrap_or(d.queue),
+            request_timeout: o.settings.request_timeout_secs.or(file.request_timeout_secs).map(secs).unwrap_or(d.request_timeout),
+            header_read_timeout: o.settings.header_read_timeout_secs.or(file.header_read_timeout_secs).map(secs).unwrap_or(d.header_read_timeout),
+            max_url_bytes: o.settings.max_url_bytes.or(file.max_url_bytes).unwrap_or(d.max_url_bytes),
+            shutdown_grace: o.settings.shutdown_grace_secs.or(file.shutdown_grace_secs).map(secs).unwrap_or(d.shutdown_grace),
+            cors_origins: o.settings.cors_origins.clone().or(file.cors_origins).unwrap_or(d.cors_origins),
         };
         Ok(Config { data_dir, catalogue, pool, listen, log_format, max_response_bytes, open_files, limits })
     }
 }
 
-fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+fn load_file(path: &Path) -> Result<Settings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.message().to_string() })
 }
@@ -199,7 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
         std::fs::write(&path, "data_dir = \"/d\"\npool = \"/p\"\nlisten = \"0.0.0.0:9\"\n").unwrap();
-        let o = Overrides { config: Some(path.clone()), pool: Some("/flag".into()), ..Default::default() };
+        let o = Overrides { config: Some(path.clone()), settings: Settings { pool: Some("/flag".into()), ..Default::default() } };
         let c = Config::resolve(&o).unwrap();
         assert_eq!(c.pool, PathBuf::from("/flag"));
         assert_eq!(c.data_dir, PathBuf::from("/d"));

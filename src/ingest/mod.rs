@@ -223,6 +223,10 @@ pub async fn ingest_file(
         return Ok(report);
     }
 
+    // The (variable, time) pairs this file completes: exactly the jobs.
+    let slices: Vec<(String, Option<Timestamp>)> = jobs.iter().map(|j| (var_defs[j.var].name.clone(), j.time)).collect();
+    report.slices_written = jobs.len();
+
     // Write the tiles on a blocking thread (libnetcdf).
     let (tiles, sparse) = {
         let def = def.clone();
@@ -230,21 +234,9 @@ pub async fn ingest_file(
         let path = path.to_path_buf();
         let pool = pool.clone();
         let progress = opts.progress;
-        tokio::task::spawn_blocking(move || write_tiles(&path, &pool, &def, &var_defs, &jobs, progress).map(|(t, s)| (t, s, jobs)))
+        tokio::task::spawn_blocking(move || write_tiles(&path, &pool, &def, &var_defs, &jobs, progress))
             .await
-            .map_err(|e| IngestError::Task(e.to_string()))?
-            .map(|(t, s, jobs)| {
-                report.slices_written = jobs.len();
-                (t, s)
-            })?
-    };
-    let written = tiles.clone();
-    let cleanup = |pool: &Pool| {
-        for t in &written {
-            if let Ok(p) = pool.resolve(&t.path) {
-                let _ = std::fs::remove_file(p);
-            }
-        }
+            .map_err(|e| IngestError::Task(e.to_string()))??
     };
     if opts.fail_before_commit {
         // Simulates a crash between the tile writes and the commit: the
@@ -254,27 +246,9 @@ pub async fn ingest_file(
     report.tiles_written = tiles.len();
     report.tiles_sparse = sparse;
     report.bytes = tiles.iter().map(|t| t.bytes).sum();
-    let slices = {
-        let mut s = Vec::new();
-        for (v, t) in src.vars.iter().zip(&var_defs).flat_map(|(sv, v)| {
-            let times: Vec<Option<Timestamp>> = if sv.has_time_dim {
-                src.times.iter().map(|t| Some(*t)).collect()
-            } else if v.has_time {
-                vec![opts.time]
-            } else {
-                vec![None]
-            };
-            times.into_iter().map(move |t| (v, t))
-        }) {
-            if !done.contains(&(v.name.clone(), t)) {
-                s.push((v.name.clone(), t));
-            }
-        }
-        s
-    };
     let batch = IngestBatch { dataset: def.clone(), variables: var_defs, slices, tiles };
     if let Err(e) = catalogue.commit_ingest(&batch).await {
-        cleanup(pool);
+        remove_tiles(pool, &batch.tiles);
         metrics::counter!("tessera_ingest_files_total", "result" => "failed").increment(1);
         return Err(e.into());
     }
@@ -321,13 +295,19 @@ fn write_tiles(
     let mut written: Vec<NewTile> = Vec::new();
     let result = write_tiles_inner(path, pool, def, vars, jobs, progress, &mut written);
     if result.is_err() {
-        for t in &written {
-            if let Ok(p) = pool.resolve(&t.path) {
-                let _ = std::fs::remove_file(p);
-            }
-        }
+        remove_tiles(pool, &written);
     }
     result.map(|sparse| (written, sparse))
+}
+
+/// Removes files this ingest wrote (never committed ones: re-ingesting
+/// skips every committed variable and time, so no path is shared).
+fn remove_tiles(pool: &Pool, tiles: &[NewTile]) {
+    for t in tiles {
+        if let Ok(p) = pool.resolve(&t.path) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn write_tiles_inner(
