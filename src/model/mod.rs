@@ -13,4 +13,4 @@ pub use dataset::{
 };
 pub use dtype::{DataType, IntoTyped, TypedArray};
 pub use grid::{Axis, AxisError, Crs, Grid, GridMapping, TileIndex, TileShape, Window};
-pub use time::{CfTime, TimeError, Timestamp, format_slice_dir, parse_slice_dir, parse_user_time};
+pub use time::{Calendar, CfTime, CivilTime, TimeError, Timestamp, format_slice_dir, parse_slice_dir, parse_user_time};
