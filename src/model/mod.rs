@@ -4,6 +4,7 @@
 mod attr;
 mod dataset;
 mod dtype;
+mod encoding;
 mod grid;
 mod time;
 
@@ -12,5 +13,6 @@ pub use dataset::{
     DatasetDef, DatasetName, NameError, TileFormat, TimeAxis, VariableDef, is_safe_name,
 };
 pub use dtype::{DataType, IntoTyped, TypedArray};
+pub use encoding::{Encoding, EncodingError, Quantisation, Recode, plan as encoding_plan, unpacked};
 pub use grid::{Axis, AxisError, Crs, Grid, GridMapping, TileIndex, TileShape, Window};
 pub use time::{Calendar, CfTime, CivilTime, TimeError, Timestamp, format_slice_dir, parse_slice_dir, parse_user_time};
