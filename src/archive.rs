@@ -12,13 +12,12 @@
 //! response too large, a catalogued tile missing from the pool) fails before
 //! the first byte; after that, [`produce`] can only cut the body short.
 
-use crate::catalogue::{Catalogue, CatalogueError, Dataset, TileQuery, TimeSel, Variable};
+use crate::catalogue::{Catalogue, CatalogueError, Dataset, TileQuery, TimeSel, TimeSlice, Variable};
 use crate::dap::ce::{CeError, CeErrorKind};
 use crate::dap::das::{Attr, Das, VarAttrs};
-use crate::dap::types::{DapType, StorageType};
 use crate::dap::view::{self, Array, BoundRole, CoordLookup, SentArray, SentVar, Subset, ValueQuery, View, ViewVar};
 use crate::dap::{ascii, xdr};
-use crate::model::{Attribute, Axis, CfTime, DataType, DatasetName, Timestamp, TypedArray, parse_user_time};
+use crate::model::{AuxVar, Attribute, Axis, DataType, DatasetName, Timestamp, TypedArray};
 use crate::mosaic::{self, AxisPiece, BandSlice};
 use crate::store::Pool;
 use crate::store::reader::TileReader;
@@ -75,15 +74,23 @@ enum Role {
     Y,
     X,
     GridMapping,
+    /// A tiled variable (data, or an auxiliary coordinate on the grid).
     Data(usize),
+    /// A static auxiliary variable of the definition.
+    Aux(usize),
+    /// An auxiliary variable that follows the time slices.
+    SliceAux(usize),
 }
 
 /// A dataset as DAP sees it, built once per dataset version.
 pub struct DatasetView {
     pub dataset: Dataset,
     pub vars: Vec<Variable>,
+    /// Slice keys, ascending.
     pub times: Vec<Timestamp>,
+    /// The time coordinate, exactly as stored, in the dataset's units.
     pub time_values: Vec<f64>,
+    pub slices: Vec<TimeSlice>,
     pub view: View,
     pub dds: String,
     pub das: String,
@@ -107,15 +114,16 @@ fn axis_attrs(attrs: &[Attribute], axis: &str) -> Vec<Attr> {
 impl DatasetView {
     /// Builds the DAP view: coordinate arrays first (time, level, y, x),
     /// the grid mapping, then one Grid per variable.
-    pub fn build(dataset: Dataset, vars: Vec<Variable>, times: Vec<Timestamp>) -> Result<DatasetView, ArchiveError> {
+    pub fn build(dataset: Dataset, vars: Vec<Variable>, slices: Vec<TimeSlice>) -> Result<DatasetView, ArchiveError> {
         let def = &dataset.def;
-        let cf = CfTime::parse(&def.time.units, Some(&def.time.calendar))
-            .map_err(|e| ArchiveError::Internal(format!("dataset {}: {e}", def.name)))?;
-        let time_values: Vec<f64> = times.iter().map(|&t| cf.to_value(t)).collect();
+        let cf = def.time.cf().map_err(|e| ArchiveError::Internal(format!("dataset {}: {e}", def.name)))?;
+        let times: Vec<Timestamp> = slices.iter().map(|s| s.t).collect();
+        // Archives made before exact values were kept derive them.
+        let time_values: Vec<f64> = slices.iter().map(|s| s.value.unwrap_or_else(|| cf.to_value(s.t))).collect();
         let has_time = !times.is_empty() && vars.iter().any(|v| v.def.has_time);
         let level = def.grid.level.as_ref().filter(|_| vars.iter().any(|v| v.def.has_level));
         let axis_array = |a: &Axis| Array::new(a.name.clone(), a.dtype.dap_type(), [(a.name.clone(), a.len())]);
-        let time_array = Array::new(def.time.name.clone(), DapType::Float64, [(def.time.name.clone(), times.len())]);
+        let time_array = Array::new(def.time.name.clone(), def.time.dtype.dap_type(), [(def.time.name.clone(), times.len())]);
 
         let mut out: Vec<ViewVar> = Vec::new();
         let mut roles = HashMap::new();
@@ -123,7 +131,7 @@ impl DatasetView {
         if has_time {
             out.push(ViewVar::Array(time_array.clone()));
             roles.insert(def.time.name.clone(), Role::Time);
-            das.vars.push(VarAttrs { name: def.time.name.clone(), storage: Some(StorageType::F64), attrs: axis_attrs(&def.time.attrs, "T") });
+            das.vars.push(VarAttrs { name: def.time.name.clone(), storage: Some(def.time.dtype), attrs: axis_attrs(&def.time.attrs, "T") });
             // No DODS_EXTRA Unlimited_Dimension: the archive's time axis is
             // not a record dimension, and netCDF-C would show the container
             // as a global attribute.
@@ -140,9 +148,24 @@ impl DatasetView {
             das.vars.push(VarAttrs { name: a.name.clone(), storage: Some(a.dtype), attrs: axis_attrs(&a.attrs, axis) });
         }
         if let Some(gm) = &def.grid.crs.grid_mapping {
-            out.push(ViewVar::Array(Array::new(gm.name.clone(), DapType::Int32, Vec::<(String, usize)>::new())));
+            out.push(ViewVar::Array(Array::new(gm.name.clone(), gm.dtype.dap_type(), Vec::<(String, usize)>::new())));
             roles.insert(gm.name.clone(), Role::GridMapping);
-            das.vars.push(VarAttrs { name: gm.name.clone(), storage: Some(StorageType::I32), attrs: das_attrs(&gm.attrs) });
+            das.vars.push(VarAttrs { name: gm.name.clone(), storage: Some(gm.dtype), attrs: das_attrs(&gm.attrs) });
+        }
+        for (i, a) in def.aux.iter().enumerate() {
+            let dims: Vec<(String, usize)> = a.dims.iter().map(|d| (d.name.clone(), d.len)).collect();
+            out.push(ViewVar::Array(Array::new(a.name.clone(), a.dtype.dap_type(), dims)));
+            roles.insert(a.name.clone(), Role::Aux(i));
+            das.vars.push(VarAttrs { name: a.name.clone(), storage: Some(a.dtype), attrs: das_attrs(&a.attrs) });
+        }
+        if has_time {
+            for (i, a) in def.slice_aux.iter().enumerate() {
+                let mut dims: Vec<(String, usize)> = vec![(def.time.name.clone(), times.len())];
+                dims.extend(a.dims.iter().map(|d| (d.name.clone(), d.len)));
+                out.push(ViewVar::Array(Array::new(a.name.clone(), a.dtype.dap_type(), dims)));
+                roles.insert(a.name.clone(), Role::SliceAux(i));
+                das.vars.push(VarAttrs { name: a.name.clone(), storage: Some(a.dtype), attrs: das_attrs(&a.attrs) });
+            }
         }
         for (i, v) in vars.iter().enumerate() {
             if v.def.has_time && !has_time {
@@ -176,7 +199,7 @@ impl DatasetView {
         for n in notes {
             tracing::debug!(dataset = %def.name, "DAS: {n}");
         }
-        Ok(DatasetView { dds: view.dds(), das: das_text, view, dataset, vars, times, time_values, roles })
+        Ok(DatasetView { dds: view.dds(), das: das_text, view, dataset, vars, times, time_values, slices, roles })
     }
 
     fn role(&self, name: &str) -> Option<&Role> {
@@ -206,15 +229,115 @@ impl DatasetView {
             Some(Role::X) => def.grid.x.attrs.clone(),
             Some(Role::GridMapping) => def.grid.crs.grid_mapping.as_ref().map(|g| g.attrs.clone()).unwrap_or_default(),
             Some(Role::Data(i)) => self.vars[*i].def.attrs.clone(),
+            Some(Role::Aux(i)) => def.aux[*i].attrs.clone(),
+            Some(Role::SliceAux(i)) => def.slice_aux[*i].attrs.clone(),
             None => Vec::new(),
         }
     }
 
-    /// The stored type of a coordinate axis (time is always f64).
+    /// The auxiliary variable behind a DAP name, if it is one, and whether
+    /// it follows the time slices.
+    pub fn aux_variable(&self, name: &str) -> Option<(&AuxVar, bool)> {
+        let def = &self.dataset.def;
+        match self.role(name)? {
+            Role::Aux(i) => def.aux.get(*i).map(|a| (a, false)),
+            Role::SliceAux(i) => def.slice_aux.get(*i).map(|a| (a, true)),
+            _ => None,
+        }
+    }
+
+    /// The values of an auxiliary variable over the selected ranges (one
+    /// per dimension, time first for per-slice ones), in its stored type.
+    pub fn aux_values(&self, name: &str, ranges: &[view::Range]) -> Option<TypedArray> {
+        let (a, per_slice) = self.aux_variable(name)?;
+        let mut shape: Vec<usize> = a.dims.iter().map(|d| d.len).collect();
+        let owned;
+        let values: &[f64] = if per_slice {
+            // Assemble [time, ...] from the slices; a slice without values
+            // (ingested before the variable existed) reads as the fill.
+            let per: usize = shape.iter().product();
+            let fill = a.attrs.iter().find(|x| x.name == "_FillValue").and_then(|x| x.value.as_f64()).unwrap_or(f64::NAN);
+            let mut v = Vec::with_capacity(per * self.slices.len());
+            for s in &self.slices {
+                match s.aux.get(&a.name).filter(|x| x.len() == per) {
+                    Some(x) => v.extend_from_slice(x),
+                    None => v.extend(std::iter::repeat_n(fill, per)),
+                }
+            }
+            shape.insert(0, self.slices.len());
+            owned = v;
+            &owned
+        } else {
+            &a.values
+        };
+        let picked = select(values, &shape, ranges)?;
+        Some(with_data_type!(a.dtype, T => TypedArray::from_vec(picked.iter().map(|&x| x as T).collect::<Vec<T>>())))
+    }
+
+    /// The grid mapping scalar's value, in its stored type.
+    pub fn grid_mapping_value(&self) -> Option<TypedArray> {
+        let gm = self.dataset.def.grid.crs.grid_mapping.as_ref()?;
+        Some(with_data_type!(gm.dtype, T => TypedArray::from_vec(vec![gm.value as T])))
+    }
+
+    /// Constraint items that bring along what the variables of `subset`
+    /// refer to (CF `coordinates`, `bounds`, `climatology`, `cell_measures`,
+    /// `grid_mapping`), over the same ranges, so that a downloaded file is
+    /// self-describing: a `tas` subset carries its `time_bnds`, `lat_bnds`
+    /// and `height`. Empty when nothing is missing.
+    pub fn referenced_items(&self, subset: &Subset) -> Vec<String> {
+        use crate::model::Attributes;
+        let arrays = subset.arrays();
+        let present: std::collections::HashSet<&str> = arrays.iter().map(|a| a.name.as_str()).collect();
+        let mut ranges: HashMap<&str, view::Range> = HashMap::new();
+        for a in &arrays {
+            for d in &a.dims {
+                ranges.entry(d.name.as_str()).or_insert(d.range);
+            }
+        }
+        let mut wanted: Vec<String> = Vec::new();
+        let mut add = |attrs: &[Attribute]| {
+            for key in ["coordinates", "bounds", "climatology", "cell_measures", "grid_mapping"] {
+                if let Some(t) = attrs.text_attr(key) {
+                    for w in t.split_whitespace().filter(|w| !w.ends_with(':')) {
+                        if !wanted.iter().any(|x| x == w) {
+                            wanted.push(w.to_string());
+                        }
+                    }
+                }
+            }
+        };
+        for a in &arrays {
+            add(&self.attributes_of(&a.name));
+            for d in &a.dims {
+                add(&self.attributes_of(&d.name));
+            }
+        }
+        let mut items = Vec::new();
+        for name in wanted {
+            if present.contains(name.as_str()) || self.role(&name).is_none() {
+                continue;
+            }
+            let Some(var) = self.view.vars().iter().find(|v| v.name() == name) else { continue };
+            let dims = match var {
+                ViewVar::Array(a) => &a.dims,
+                ViewVar::Grid(g) => &g.array().dims,
+            };
+            let mut item = name.clone();
+            for d in dims {
+                let r = ranges.get(d.name.as_str()).copied().unwrap_or_else(|| view::Range::whole(d.len));
+                item.push_str(&format!("[{}:{}:{}]", r.start, r.stride, r.last()));
+            }
+            items.push(item);
+        }
+        items
+    }
+
+    /// The stored type of a coordinate axis.
     pub fn axis_dtype(&self, name: &str) -> Option<DataType> {
         let def = &self.dataset.def;
         match self.role(name)? {
-            Role::Time => Some(DataType::F64),
+            Role::Time => Some(def.time.dtype),
             Role::Level => def.grid.level.as_ref().map(|l| l.dtype),
             Role::Y => Some(def.grid.y.dtype),
             Role::X => Some(def.grid.x.dtype),
@@ -248,9 +371,27 @@ impl DatasetView {
     }
 }
 
-/// Coordinate-value hyperslabs (`[(40.0):(30.0)]`, `[(2010-01-15)]`):
-/// bounds in the axis's own order select the cells inside them,
-/// inclusive; a single value selects the nearest cell.
+/// Values at the cartesian product of `ranges` of a row-major array of
+/// `shape` (a scalar has no ranges); `None` if they do not fit.
+fn select(values: &[f64], shape: &[usize], ranges: &[view::Range]) -> Option<Vec<f64>> {
+    if shape.len() != ranges.len() || values.len() != shape.iter().product::<usize>() {
+        return None;
+    }
+    let mut out = vec![0usize];
+    for (k, r) in ranges.iter().enumerate() {
+        if r.count > 0 && r.last() >= shape[k] {
+            return None;
+        }
+        out = out.iter().flat_map(|&base| r.indices().map(move |i| base * shape[k] + i)).collect();
+    }
+    Some(out.into_iter().map(|i| values[i]).collect())
+}
+
+/// Coordinate-value hyperslabs (`[(40.0):(30.0)]`, `[(2010-01-15)]`,
+/// `[(2001-02-30)]` in a 360_day dataset): bounds in the axis's own order
+/// select the cells inside them, inclusive; a single value selects the
+/// nearest cell. Axes are monotonic, whatever their spacing (Gaussian,
+/// stretched), so every lookup is a binary search.
 struct Lookup<'a>(&'a DatasetView);
 
 impl CoordLookup for Lookup<'_> {
@@ -259,44 +400,83 @@ impl CoordLookup for Lookup<'_> {
         let name = &q.dim.name;
         let (values, is_time) = dv.coordinate(name).ok_or_else(|| format!("dimension {name} has no coordinate values"))?;
         let text = q.value.text.trim();
-        let v: f64 = if is_time {
-            let t = parse_user_time(text).map_err(|e| e.to_string())?;
-            let def = &dv.dataset.def;
-            CfTime::parse(&def.time.units, Some(&def.time.calendar)).map_err(|e| e.to_string())?.to_value(t)
-        } else {
-            text.parse().map_err(|_| format!("{text:?} is not a number (the axis {name} is numeric)"))?
-        };
         if values.is_empty() {
             return Err(format!("axis {name} is empty"));
         }
-        let (first, last) = (values[0], values[values.len() - 1]);
-        let ascending = last >= first;
-        let half = if values.len() > 1 { ((last - first) / (values.len() - 1) as f64).abs() / 2.0 } else { 0.0 };
-        let (lo, hi) = if ascending { (first, last) } else { (last, first) };
-        let show = |x: f64| if is_time { dv.times[values.iter().position(|&y| y == x).unwrap_or(0)].iso() } else { format!("{x}") };
-        if !(v >= lo - half && v <= hi + half) {
-            return Err(format!("{text} is outside the axis {name}, which runs from {} to {}", show(first), show(last)));
+        if is_time {
+            let def = &dv.dataset.def;
+            let cal = def.time.key_calendar().map_err(|e| e.to_string())?;
+            let t = cal.parse_user_time(text).map_err(|e| e.to_string())?;
+            let keys: Vec<f64> = dv.times.iter().map(|t| t.0 as f64).collect();
+            let show = |i: usize| def.time.show(dv.times[i]);
+            return search(&keys, t.0 as f64, 0.0, q.role).map_err(|e| match e {
+                Miss::Outside => format!("{text} is outside the axis {name}, which runs from {} to {}", show(0), show(keys.len() - 1)),
+                Miss::Before => format!("no {name} value from {text} on"),
+                Miss::After => format!("no {name} value up to {text}"),
+            });
         }
+        let v: f64 = text.parse().map_err(|_| format!("{text:?} is not a number (the axis {name} is numeric)"))?;
         // A small tolerance so that a value printed from a float32
         // coordinate still selects that coordinate.
-        let eps = half * 1e-3;
-        let idx = match q.role {
-            BoundRole::Single => values
-                .iter()
-                .enumerate()
-                .min_by(|a, b| (a.1 - v).abs().total_cmp(&(b.1 - v).abs()))
-                .map(|(i, _)| i)
-                .unwrap_or(0),
-            BoundRole::Start => values
-                .iter()
-                .position(|&c| if ascending { c >= v - eps } else { c <= v + eps })
-                .ok_or_else(|| format!("no {name} value from {text} on"))?,
-            BoundRole::Stop => values
-                .iter()
-                .rposition(|&c| if ascending { c <= v + eps } else { c >= v - eps })
-                .ok_or_else(|| format!("no {name} value up to {text}"))?,
-        };
-        Ok(idx)
+        let min_width = values.windows(2).map(|w| (w[1] - w[0]).abs()).fold(f64::INFINITY, f64::min);
+        let eps = if min_width.is_finite() { min_width * 1e-3 } else { 0.0 };
+        search(&values, v, eps, q.role).map_err(|e| match e {
+            Miss::Outside => format!("{text} is outside the axis {name}, which runs from {} to {}", values[0], values[values.len() - 1]),
+            Miss::Before => format!("no {name} value from {text} on"),
+            Miss::After => format!("no {name} value up to {text}"),
+        })
+    }
+}
+
+enum Miss {
+    Outside,
+    Before,
+    After,
+}
+
+/// The index a coordinate value selects on a strictly monotonic axis:
+/// the nearest cell for a single value (within half a cell beyond either
+/// end), the first cell at or after a start bound, the last at or before a
+/// stop bound (both in the axis's own direction, `eps` allowed).
+fn search(values: &[f64], v: f64, eps: f64, role: BoundRole) -> Result<usize, Miss> {
+    let n = values.len();
+    let ascending = n < 2 || values[n - 1] > values[0];
+    // Position in ascending terms: number of values "before" v.
+    let before = |x: f64| if ascending { x < v } else { x > v };
+    let p = values.partition_point(|&x| before(x));
+    let half = |i: usize, j: usize| (values[i] - values[j]).abs() / 2.0;
+    let (first, last) = (values[0], values[n - 1]);
+    let (lo, hi) = if ascending { (first, last) } else { (last, first) };
+    let (pad_lo, pad_hi) = if n < 2 {
+        (eps, eps)
+    } else if ascending {
+        (half(0, 1), half(n - 1, n - 2))
+    } else {
+        (half(n - 1, n - 2), half(0, 1))
+    };
+    if !(v >= lo - pad_lo - eps && v <= hi + pad_hi + eps) {
+        return Err(Miss::Outside);
+    }
+    match role {
+        BoundRole::Single => {
+            let cands = [p.checked_sub(1), (p < n).then_some(p)];
+            cands
+                .into_iter()
+                .flatten()
+                .min_by(|&a, &b| (values[a] - v).abs().total_cmp(&(values[b] - v).abs()))
+                .ok_or(Miss::Outside)
+        }
+        BoundRole::Start => {
+            // The first value not before v - eps.
+            let within = |x: f64| if ascending { x >= v - eps } else { x <= v + eps };
+            let i = values.partition_point(|&x| !within(x));
+            if i < n { Ok(i) } else { Err(Miss::Before) }
+        }
+        BoundRole::Stop => {
+            let within = |x: f64| if ascending { x <= v + eps } else { x >= v - eps };
+            let i = values.partition_point(|&x| within(x));
+            if i > 0 { Ok(i - 1) } else { Err(Miss::After) }
+        }
     }
 }
 
@@ -354,8 +534,8 @@ impl Archive {
             }
         }
         let vars = self.catalogue.variables(dataset.id).await?;
-        let times = self.catalogue.time_slices(dataset.id).await?;
-        let v = Arc::new(DatasetView::build(dataset, vars, times)?);
+        let slices = self.catalogue.time_slices(dataset.id).await?;
+        let v = Arc::new(DatasetView::build(dataset, vars, slices)?);
         self.views.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), v.clone());
         Ok(v)
     }
@@ -507,14 +687,20 @@ impl Plan {
             with_data_type!(dtype, T => TypedArray::from_vec(r.indices().map(|i| values[i] as T).collect::<Vec<T>>()))
         };
         match dv.role(&a.name) {
-            Some(Role::Time) => Ok(pick(&dv.time_values, DataType::F64)),
+            Some(Role::Time) => Ok(pick(&dv.time_values, def.time.dtype)),
             Some(Role::Level) => {
                 let l = def.grid.level.as_ref().ok_or_else(|| ArchiveError::Internal("no level axis".into()))?;
                 Ok(pick(&l.values, l.dtype))
             }
             Some(Role::Y) => Ok(pick(&def.grid.y.values, def.grid.y.dtype)),
             Some(Role::X) => Ok(pick(&def.grid.x.values, def.grid.x.dtype)),
-            Some(Role::GridMapping) => Ok(TypedArray::from_vec(vec![0i32])),
+            Some(Role::GridMapping) => {
+                let gm = def.grid.crs.grid_mapping.as_ref().ok_or_else(|| ArchiveError::Internal("no grid mapping".into()))?;
+                Ok(with_data_type!(gm.dtype, T => TypedArray::from_vec(vec![gm.value as T])))
+            }
+            Some(Role::Aux(_) | Role::SliceAux(_)) => dv
+                .aux_values(&a.name, &a.ranges())
+                .ok_or_else(|| ArchiveError::Internal(format!("{}: selection outside the auxiliary variable", a.name))),
             _ => Err(ArchiveError::Internal(format!("{} is not a coordinate", a.name))),
         }
     }
@@ -655,8 +841,17 @@ fn produce_dods(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Resu
         } else {
             let values = plan.coordinate_values(a)?;
             if a.is_scalar() {
-                let v = values.to_f64_vec()[0] as i32;
-                xdr::encode_scalar(a.dtype, v, &mut out.buf).map_err(xdr_err)?;
+                mosaic::with_band_slice(&values, |s| match s {
+                    BandSlice::U8(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
+                    BandSlice::I8(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
+                    BandSlice::I16(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
+                    BandSlice::U16(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
+                    BandSlice::I32(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
+                    BandSlice::U32(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
+                    BandSlice::F32(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
+                    BandSlice::F64(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
+                })
+                .map_err(xdr_err)?;
             } else {
                 let mut enc = xdr::ArrayEncoder::begin(a.dtype, a.element_count(), &mut out.buf);
                 encode_band(&mut enc, &values, &mut out.buf)?;

@@ -1,10 +1,10 @@
 //! The command line: argument parsing and the commands themselves. Errors
 //! travel as `anyhow` and are printed once, on one line, by `main`.
 
-use crate::catalogue::{self, Catalogue, Dataset};
+use crate::catalogue::{self, Catalogue, Dataset, MetadataEdit};
 use crate::config::{Config, Overrides, Settings};
 use crate::fsck::{FsckOptions, fsck};
-use crate::ingest::{IngestOptions, ingest_file};
+use crate::ingest::{IngestOptions, Unpack, ingest_file};
 use crate::model::{DatasetName, TileFormat, TileShape, parse_user_time};
 use crate::store::Pool;
 use anyhow::{Context, Result, bail};
@@ -39,6 +39,10 @@ pub struct GlobalArgs {
     /// Log format: text or json.
     #[arg(long, global = true, env = "TESSERA_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Seconds a tile file replaced by `ingest --replace` stays for readers
+    /// in flight before it is removed [default: the request time limit, 3600].
+    #[arg(long, global = true, env = "TESSERA_RETIRE_GRACE_SECS", value_name = "SECS")]
+    pub retire_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +56,9 @@ pub enum Command {
     Datasets(DatasetsCommand),
     /// Check the catalogue against the pool.
     Fsck(FsckArgs),
+    /// Remove tile files retired by `ingest --replace` once their grace
+    /// period is over (the server and every ingest also do this).
+    Gc(GcArgs),
     /// Generate a synthetic demo source, ingest it and serve it.
     Demo(DemoArgs),
     /// Serve every dataset over OPeNDAP (DAP2).
@@ -142,8 +149,19 @@ pub struct IngestArgs {
     /// Time of a source without a time coordinate (ISO 8601).
     #[arg(long, value_name = "TIME")]
     pub time: Option<String>,
+    /// Store packed variables as floats (float32, float64 where the packing
+    /// needs it), so that later files with any packing are taken exactly.
+    /// Alone: every packed variable; with a name (repeatable): that one.
+    /// Chosen when a variable is first ingested.
+    #[arg(long, value_name = "VAR", num_args = 0..=1, default_missing_value = "")]
+    pub unpack: Vec<String>,
+    /// Rewrite the (variable, time) slices these files hold, including
+    /// those already ingested (correcting published data, restoring lost
+    /// tiles). Readers see all old or all new values.
+    #[arg(long)]
+    pub replace: bool,
     /// Source files.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
@@ -153,8 +171,40 @@ pub enum DatasetsCommand {
     List,
     /// Grid, CRS, tiles, variables, time slices and size of a dataset.
     Show { name: String },
-    /// Delete a dataset: its catalogue rows and its files.
-    Delete { name: String },
+    /// Delete a dataset: its catalogue rows and its files. Asks for
+    /// confirmation on a terminal.
+    Delete {
+        name: String,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Edit a dataset's title and attributes.
+    Set(SetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    pub name: String,
+    /// New title (also the global `title` attribute).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Set an attribute: KEY=VALUE (global) or VAR:KEY=VALUE (a variable's);
+    /// repeatable. The value is text unless given as a number with
+    /// `--attr KEY:=NUMBER`.
+    #[arg(long = "attr", value_name = "[VAR:]KEY=VALUE")]
+    pub attrs: Vec<String>,
+    /// Remove an attribute: KEY or VAR:KEY; repeatable.
+    #[arg(long = "unset", value_name = "[VAR:]KEY")]
+    pub unset: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Remove files retired longer ago than this [default: the configured
+    /// retire_grace_secs, 3600].
+    #[arg(long, value_name = "SECS")]
+    pub grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +244,7 @@ impl GlobalArgs {
                 catalogue: self.catalogue.clone(),
                 pool: self.pool.clone(),
                 log_format: self.log_format.clone(),
+                retire_grace_secs: self.retire_grace_secs,
                 ..Default::default()
             },
         }
@@ -249,15 +300,44 @@ pub async fn run(cli: Cli) -> Result<()> {
             print!("{}", show(cat.as_ref(), &d).await?);
             Ok(())
         }
-        Command::Datasets(DatasetsCommand::Delete { name }) => {
+        Command::Datasets(DatasetsCommand::Delete { name, yes }) => {
             let (cat, pool) = open(&config).await?;
             let name = dataset_name(&name)?;
+            let d = cat.dataset(&name).await?.with_context(|| format!("no dataset {name}"))?;
+            if !yes && std::io::stdin().is_terminal() {
+                eprint!(
+                    "delete dataset {name} ({} tiles, {}, {} time slices)? This cannot be undone. Type the name to confirm: ",
+                    d.stats.tile_count,
+                    human_bytes(d.stats.bytes),
+                    d.stats.slice_count
+                );
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != name.as_str() {
+                    bail!("not deleted: the answer was not {name}");
+                }
+            }
             // Rows first: a crash in between leaves orphan files, which fsck removes.
             if !cat.delete_dataset(&name).await? {
                 bail!("no dataset {name}");
             }
             pool.remove_dataset(&name)?;
             println!("deleted dataset {name}");
+            Ok(())
+        }
+        Command::Datasets(DatasetsCommand::Set(args)) => {
+            let (cat, _) = open(&config).await?;
+            let name = dataset_name(&args.name)?;
+            let edit = metadata_edit(&args)?;
+            let d = cat.update_metadata(&name, &edit).await?;
+            println!("dataset {name} updated (version {})", d.version);
+            Ok(())
+        }
+        Command::Gc(args) => {
+            let (cat, pool) = open(&config).await?;
+            let grace = args.grace_secs.map(std::time::Duration::from_secs).unwrap_or(config.retire_grace);
+            let r = crate::gc::collect(cat.as_ref(), &pool, grace).await?;
+            println!("{} retired tile files removed ({}), {} still within their grace period", r.removed, human_bytes(r.bytes), r.waiting);
             Ok(())
         }
         Command::Fsck(args) => {
@@ -301,11 +381,36 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
     opts.format = args.tile_format.as_deref().map(TileFormat::parse).transpose().map_err(anyhow::Error::msg)?;
     opts.deflate_level = args.deflate_level;
     opts.time = args.time.as_deref().map(parse_user_time).transpose()?;
+    // `--unpack FILE...` means every variable: a value that cannot be a
+    // variable name (`era5.nc`, `data/x`) is the first file.
+    let mut files = args.files.clone();
+    let (mut all, mut unpack_vars) = (false, Vec::new());
+    for v in &args.unpack {
+        if v.is_empty() {
+            all = true;
+        } else if crate::model::is_safe_name(v) {
+            unpack_vars.push(v.clone());
+        } else {
+            all = true;
+            files.insert(0, PathBuf::from(v));
+        }
+    }
+    opts.unpack = match (all, unpack_vars.is_empty()) {
+        (true, _) => Unpack::All,
+        (false, true) => Unpack::No,
+        (false, false) => Unpack::Vars(unpack_vars),
+    };
+    if files.is_empty() {
+        bail!("no source files given: tessera ingest --dataset NAME FILE...");
+    }
+    opts.replace = args.replace;
     opts.progress = std::io::stderr().is_terminal();
-    for file in &args.files {
+    for file in &files {
         let r = ingest_file(&cat, &pool, file, &opts).await?;
+        let replaced = if r.slices_replaced > 0 { format!(" ({} replaced)", r.slices_replaced) } else { String::new() };
+        let hint = if r.slices_skipped > 0 && !opts.replace { " (--replace rewrites them)" } else { "" };
         println!(
-            "{}: {} slices written, {} already present, {} tiles ({}), {} all-fill tiles skipped",
+            "{}: {} slices written{replaced}, {} already present{hint}, {} tiles ({}), {} all-fill tiles skipped",
             file.display(),
             r.slices_written,
             r.slices_skipped,
@@ -313,8 +418,64 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
             human_bytes(r.bytes),
             r.tiles_sparse
         );
+        for (var, q) in &r.reencoded {
+            println!(
+                "  {var}: {} values re-encoded into the dataset's encoding, largest quantisation error {}",
+                q.values,
+                q.max_abs_error
+            );
+        }
+    }
+    // Replaced tiles whose grace period is over go now.
+    match crate::gc::collect(cat.as_ref(), &pool, config.retire_grace).await {
+        Ok(r) if r.removed > 0 => println!("{} retired tile files removed", r.removed),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "removing retired tiles failed; `tessera gc` retries"),
     }
     Ok(())
+}
+
+/// `--attr [VAR:]KEY=VALUE`, `--attr [VAR:]KEY:=NUMBER`, `--unset [VAR:]KEY`.
+fn metadata_edit(args: &SetArgs) -> Result<MetadataEdit> {
+    use crate::model::AttrValue;
+    let mut edit = MetadataEdit { title: args.title.clone(), ..Default::default() };
+    let target = |key: &str| -> Result<(Option<String>, String)> {
+        let (var, k) = match key.split_once(':') {
+            Some((v, k)) => (Some(v.trim().to_string()), k.trim().to_string()),
+            None => (None, key.trim().to_string()),
+        };
+        if k.is_empty() || !crate::model::is_safe_name(&k) {
+            bail!("attribute name {k:?} is not [A-Za-z_][A-Za-z0-9_]*");
+        }
+        Ok((var, k))
+    };
+    let mut push = |var: Option<String>, k: String, v: Option<AttrValue>| match var {
+        Some(var) => edit.variable.push((var, k, v)),
+        None => edit.global.push((k, v)),
+    };
+    for a in &args.attrs {
+        let Some((key, value)) = a.split_once('=') else { bail!("--attr {a:?} is not KEY=VALUE") };
+        let (numeric, key) = match key.strip_suffix(':') {
+            Some(k) => (true, k),
+            None => (false, key),
+        };
+        let (var, k) = target(key)?;
+        let value = if numeric {
+            let n: f64 = value.trim().parse().map_err(|_| anyhow::anyhow!("--attr {a:?}: {value:?} is not a number"))?;
+            AttrValue::F64(vec![n])
+        } else {
+            AttrValue::Text(value.to_string())
+        };
+        push(var, k, Some(value));
+    }
+    for key in &args.unset {
+        let (var, k) = target(key)?;
+        push(var, k, None);
+    }
+    if edit == MetadataEdit::default() {
+        bail!("nothing to change: give --title, --attr or --unset");
+    }
+    Ok(edit)
 }
 
 async fn list(cat: &dyn Catalogue) -> Result<()> {
@@ -360,7 +521,14 @@ pub async fn show(cat: &dyn Catalogue, d: &Dataset) -> Result<String> {
             short_digits(step, if a.dtype == crate::model::DataType::F32 { 6 } else { 11 }),
             a.dtype
         ),
-        Err(_) => format!("{} {} points ({})", a.name, a.len(), a.dtype),
+        Err(_) => format!(
+            "{} {} points, {} .. {}, irregular ({})",
+            a.name,
+            a.len(),
+            short(a.values.first().copied().unwrap_or(0.0), a.dtype),
+            short(a.values.last().copied().unwrap_or(0.0), a.dtype),
+            a.dtype
+        ),
     };
     writeln!(o, "grid        {} x {} ({} x {})", g.nx(), g.ny(), g.x.name, g.y.name)?;
     writeln!(o, "  x         {}", axis(&g.x))?;
@@ -374,13 +542,21 @@ pub async fn show(cat: &dyn Catalogue, d: &Dataset) -> Result<String> {
     writeln!(o, "stored      {} tiles, {}", d.stats.tile_count, human_bytes(d.stats.bytes))?;
     writeln!(o, "time        {}: {} ({}), {} slices", def.time.name, def.time.units, def.time.calendar, d.stats.slice_count)?;
     if let (Some(a), Some(b)) = (d.stats.t_min, d.stats.t_max) {
-        writeln!(o, "  extent    {a} .. {b}")?;
+        writeln!(o, "  extent    {} .. {}", def.time.show(a), def.time.show(b))?;
+    }
+    for a in def.aux.iter().chain(&def.slice_aux) {
+        let per_slice = def.slice_aux.iter().any(|x| x.name == a.name);
+        let dims: Vec<String> = (per_slice.then(|| def.time.name.clone()).into_iter())
+            .chain(a.dims.iter().map(|d| d.name.clone()))
+            .collect();
+        writeln!(o, "auxiliary   {} {} ({})", a.name, a.dtype, dims.join(", "))?;
     }
     writeln!(o, "version     {} (created {}, updated {})", d.version, d.created_at.format("%Y-%m-%dT%H:%M:%SZ"), d.updated_at.format("%Y-%m-%dT%H:%M:%SZ"))?;
     writeln!(o, "\nvariables")?;
     for v in cat.variables(d.id).await? {
         let dims = v.def.dims(def).join(", ");
-        writeln!(o, "  {} {} ({}) ({dims})", v.def.name, v.def.dtype, v.def.dtype.cdl_name())?;
+        let kind = if v.def.kind == crate::model::VarKind::Coordinate { " auxiliary coordinate" } else { "" };
+        writeln!(o, "  {} {} ({}) ({dims}){kind}", v.def.name, v.def.dtype, v.def.dtype.cdl_name())?;
         for a in &v.def.attrs {
             writeln!(o, "      {} = {}", a.name, a.value.display())?;
         }
@@ -393,7 +569,7 @@ pub async fn show(cat: &dyn Catalogue, d: &Dataset) -> Result<String> {
             writeln!(o, "  ... {} more ...", n - 20)?;
         }
         if n <= 20 || i < 10 || i >= n - 10 {
-            writeln!(o, "  {t}")?;
+            writeln!(o, "  {}", def.time.show(t.t))?;
         }
     }
     writeln!(o, "\nglobal attributes")?;
@@ -457,6 +633,19 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
     // Metrics recorded from here on reach /metrics.
     crate::telemetry::metrics();
     let reader = Arc::new(NetcdfReader::new(config.open_files));
+    // Tile files retired by `ingest --replace` go once their grace is over.
+    {
+        let (cat, pool, grace) = (cat.clone(), pool.clone(), config.retire_grace);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = crate::gc::collect(cat.as_ref(), &pool, grace).await {
+                    tracing::warn!(error = %e, "removing retired tiles failed; retrying in a minute");
+                }
+            }
+        });
+    }
     let archive = Arc::new(Archive::new(cat.clone(), pool, reader, Limits { max_response_bytes: config.max_response_bytes }));
     let router = crate::http::router(crate::http::AppState::new(archive, config.limits.clone()));
     let base = format!("http://{addr}");
@@ -560,7 +749,14 @@ async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     let name = dataset_name(&args.dataset)?;
     let archive = Archive::new(cat, pool, Arc::new(NetcdfReader::new(config.open_files)), Limits { max_response_bytes: u64::MAX });
     let view = archive.view(name.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let ce = export_constraint(&view, &args)?;
+    let mut ce = export_constraint(&view, &args)?;
+    let probe = view.resolve(&ce).map_err(|e| anyhow::anyhow!("the selection is empty or invalid: {e}"));
+    if let Ok(probe) = &probe {
+        let extra = view.referenced_items(probe);
+        if !extra.is_empty() {
+            ce = format!("{ce},{}", extra.join(","));
+        }
+    }
     let subset = view.resolve(&ce).map_err(|e| {
         let m = e.to_string();
         if m.contains("before its start") {

@@ -17,6 +17,7 @@
 //! max_url_bytes = 16384         # 414 beyond
 //! shutdown_grace_secs = 25      # after SIGTERM
 //! cors_origins = ["*"]          # default: no CORS headers
+//! retire_grace_secs = 3600      # replaced tiles stay this long for readers in flight
 //! ```
 //!
 //! Defaults: the data directory is `./tessera-data`; the catalogue is the
@@ -52,6 +53,7 @@ pub struct Settings {
     pub max_url_bytes: Option<usize>,
     pub shutdown_grace_secs: Option<u64>,
     pub cors_origins: Option<Vec<String>>,
+    pub retire_grace_secs: Option<u64>,
 }
 
 /// What flags and environment gave (clap merges those two), and the file
@@ -81,6 +83,10 @@ pub struct Config {
     /// Tile files kept open by the reader.
     pub open_files: usize,
     pub limits: ServerLimits,
+    /// How long a tile file replaced by `ingest --replace` stays in the
+    /// pool for readers that planned before the replacement (default: the
+    /// request time limit, which no reader outlives).
+    pub retire_grace: std::time::Duration,
 }
 
 /// Limits and timeouts of the HTTP service.
@@ -162,7 +168,8 @@ impl Config {
             shutdown_grace: o.settings.shutdown_grace_secs.or(file.shutdown_grace_secs).map(secs).unwrap_or(d.shutdown_grace),
             cors_origins: o.settings.cors_origins.clone().or(file.cors_origins).unwrap_or(d.cors_origins),
         };
-        Ok(Config { data_dir, catalogue, pool, listen, log_format, max_response_bytes, open_files, limits })
+        let retire_grace = o.settings.retire_grace_secs.or(file.retire_grace_secs).map(secs).unwrap_or(limits.request_timeout);
+        Ok(Config { data_dir, catalogue, pool, listen, log_format, max_response_bytes, open_files, limits, retire_grace })
     }
 }
 

@@ -3,12 +3,14 @@
 //! For every dataset, every slice directory on disk and every time slice in
 //! the catalogue is visited; each catalogued tile must exist with its size
 //! and (unless `quick`) its blake3 checksum; each file no row points at is an
-//! orphan (an interrupted ingest leaves these). Work is bounded by one slice
+//! orphan (an interrupted ingest leaves these), except files retired by
+//! `ingest --replace` that wait for their grace period (see [`crate::gc`]).
+//! Work is bounded by one slice
 //! at a time, never by the whole catalogue. `repair` deletes orphans only:
 //! a missing or damaged tile cannot be repaired from here.
 
 use crate::catalogue::{Catalogue, CatalogueError, Dataset};
-use crate::model::{DatasetName, Timestamp};
+use crate::model::{Calendar, DatasetName, Timestamp};
 use crate::store::{Pool, checksum_file, is_temporary, parse_slice_dir_name, slice_dir_name};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -55,6 +57,8 @@ impl std::fmt::Display for Problem {
 #[derive(Clone, Debug, Default)]
 pub struct FsckReport {
     pub datasets: usize,
+    /// Tile files retired by `ingest --replace`, awaiting removal.
+    pub retired: u64,
     pub tiles_checked: u64,
     pub bytes_checked: u64,
     pub problems: Vec<Problem>,
@@ -116,8 +120,11 @@ pub async fn fsck(catalogue: &dyn Catalogue, pool: &Pool, opts: &FsckOptions) ->
                 continue;
             }
             let path = pool.root().join(&name);
-            let looks_like_dataset =
-                list_dir(&path)?.iter().all(|(n, d)| *d && parse_slice_dir_name(n).is_some());
+            let looks_like_dataset = list_dir(&path)?.iter().all(|(n, d)| {
+                *d && [Calendar::Standard, Calendar::ProlepticGregorian, Calendar::Julian, Calendar::NoLeap, Calendar::AllLeap, Calendar::Day360]
+                    .iter()
+                    .any(|c| parse_slice_dir_name(*c, n).is_some())
+            });
             if looks_like_dataset {
                 let removed = opts.repair && remove(&path, true);
                 report.problems.push(Problem::Orphan { path, removed });
@@ -127,10 +134,13 @@ pub async fn fsck(catalogue: &dyn Catalogue, pool: &Pool, opts: &FsckOptions) ->
 
     for d in &datasets {
         let dir = pool.dataset_dir(&d.def.name);
-        let mut slices: BTreeSet<Option<Timestamp>> = catalogue.time_slices(d.id).await?.into_iter().map(Some).collect();
+        let calendar = d.def.time.key_calendar().unwrap_or(Calendar::Standard);
+        let mut slices: BTreeSet<Option<Timestamp>> = catalogue.time_slices(d.id).await?.into_iter().map(|s| Some(s.t)).collect();
         slices.insert(None);
+        let retired: BTreeSet<String> = catalogue.retired_in(d.id).await?.into_iter().map(|r| r.path).collect();
+        report.retired += retired.len() as u64;
         for (name, is_dir) in list_dir(&dir)? {
-            match parse_slice_dir_name(&name) {
+            match parse_slice_dir_name(calendar, &name) {
                 Some(t) if is_dir => {
                     slices.insert(t);
                 }
@@ -142,21 +152,25 @@ pub async fn fsck(catalogue: &dyn Catalogue, pool: &Pool, opts: &FsckOptions) ->
             }
         }
         for t in slices {
-            check_slice(catalogue, pool, d, t, opts, &mut report).await?;
+            check_slice(catalogue, pool, d, calendar, t, &retired, opts, &mut report).await?;
         }
     }
     Ok(report)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn check_slice(
     catalogue: &dyn Catalogue,
     pool: &Pool,
     d: &Dataset,
+    calendar: Calendar,
     t: Option<Timestamp>,
+    retired: &BTreeSet<String>,
     opts: &FsckOptions,
     report: &mut FsckReport,
 ) -> Result<(), FsckError> {
-    let slice_dir = pool.dataset_dir(&d.def.name).join(slice_dir_name(t));
+    let dir_name = slice_dir_name(calendar, t);
+    let slice_dir = pool.dataset_dir(&d.def.name).join(&dir_name);
     let tiles = catalogue.tiles_at(d.id, t).await?;
     let by_name: HashMap<String, _> = tiles
         .iter()
@@ -164,7 +178,9 @@ async fn check_slice(
         .collect();
     let on_disk = list_dir(&slice_dir)?;
     for (name, is_dir) in &on_disk {
-        if *is_dir || !by_name.contains_key(name) || is_temporary(name) {
+        // Files retired by `ingest --replace` wait for `gc`, not for fsck.
+        let is_retired = retired.contains(&format!("{}/{dir_name}/{name}", d.def.name));
+        if *is_dir || (!by_name.contains_key(name) && !is_retired) || is_temporary(name) {
             let path = slice_dir.join(name);
             let removed = opts.repair && remove(&path, *is_dir);
             report.problems.push(Problem::Orphan { path, removed });

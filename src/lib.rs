@@ -13,6 +13,7 @@
 //! | [`store`] | the tile pool: layout, atomic writes, NetCDF tile files | netcdf |
 //! | [`ingest`] | source NetCDF files to tiles to catalogue | all of the above |
 //! | [`fsck`] | catalogue against pool | catalogue, store |
+//! | [`gc`] | removal of tile files retired by `ingest --replace` | catalogue, store |
 //! | [`demo`] | a synthetic demo source | netcdf |
 //! | [`config`], [`cli`], [`telemetry`] | wiring for the binary | everything |
 //!
@@ -28,6 +29,7 @@ pub mod dap;
 pub mod demo;
 pub mod export;
 pub mod fsck;
+pub mod gc;
 pub mod http;
 pub mod ingest;
 pub mod model;

@@ -2,8 +2,8 @@
 //! Used by tests and benchmarks so that they measure tessera, not a driver.
 
 use super::{
-    Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, Result, TileQuery, TileRecord,
-    TimeSel, Variable, check_same_variable,
+    Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
+    TileRecord, TimeSel, TimeSlice, Variable, apply_edit, check_same_variable,
 };
 use crate::model::{DatasetName, Timestamp};
 use async_trait::async_trait;
@@ -13,14 +13,15 @@ use std::sync::Mutex;
 
 type TileKey = (i64, i64, Option<i64>, u32, u32); // dataset, variable, t, ty, tx
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct State {
     next_id: i64,
     datasets: BTreeMap<String, Dataset>,
     variables: Vec<Variable>,
-    slices: BTreeSet<(i64, i64)>,
+    slices: BTreeMap<(i64, i64), TimeSlice>,
     variable_times: BTreeSet<(i64, Option<i64>)>,
     tiles: BTreeMap<TileKey, TileRecord>,
+    retired: BTreeMap<String, RetiredTile>,
 }
 
 impl State {
@@ -55,7 +56,7 @@ impl Catalogue for MemoryCatalogue {
     }
 
     async fn schema_version(&self) -> Result<i64> {
-        Ok(1)
+        Ok(2)
     }
 
     async fn dataset(&self, name: &DatasetName) -> Result<Option<Dataset>> {
@@ -70,9 +71,9 @@ impl Catalogue for MemoryCatalogue {
         Ok(self.lock().variables.iter().filter(|v| v.dataset_id == dataset_id).cloned().collect())
     }
 
-    async fn time_slices(&self, dataset_id: i64) -> Result<Vec<Timestamp>> {
+    async fn time_slices(&self, dataset_id: i64) -> Result<Vec<TimeSlice>> {
         let s = self.lock();
-        Ok(s.slices.range((dataset_id, i64::MIN)..=(dataset_id, i64::MAX)).map(|&(_, t)| Timestamp(t)).collect())
+        Ok(s.slices.range((dataset_id, i64::MIN)..=(dataset_id, i64::MAX)).map(|(_, v)| v.clone()).collect())
     }
 
     async fn ingested_times(&self, variable_id: i64) -> Result<Vec<Option<Timestamp>>> {
@@ -110,21 +111,15 @@ impl Catalogue for MemoryCatalogue {
     async fn commit_ingest(&self, batch: &IngestBatch) -> Result<Dataset> {
         let mut guard = self.lock();
         // Work on a copy and swap it in at the end: all or nothing.
-        let mut s = State {
-            next_id: guard.next_id,
-            datasets: guard.datasets.clone(),
-            variables: guard.variables.clone(),
-            slices: guard.slices.clone(),
-            variable_times: guard.variable_times.clone(),
-            tiles: guard.tiles.clone(),
-        };
+        let mut s = guard.clone();
         let def = &batch.dataset;
         let now = Utc::now();
-        let dataset_id = match s.datasets.get(def.name.as_str()) {
+        let dataset_id = match s.datasets.get_mut(def.name.as_str()) {
             Some(d) => {
                 if let Some(diff) = d.def.grid.difference(&def.grid) {
                     return Err(CatalogueError::Conflict(format!("grid of dataset {} differs: {diff}", def.name)));
                 }
+                d.def = def.clone();
                 d.id
             }
             None => {
@@ -152,18 +147,39 @@ impl Catalogue for MemoryCatalogue {
                 .map(|x| x.id)
                 .ok_or_else(|| CatalogueError::Conflict(format!("variable {name} is not part of the batch or the dataset")))
         };
+        let (mut removed_tiles, mut removed_bytes) = (0u64, 0u64);
+        if batch.replace {
+            for (name, t) in &batch.slices {
+                let vid = var_id(&s, name)?;
+                let t = t.map(|t| t.0);
+                let old: Vec<TileKey> = s.tiles.keys().filter(|k| k.0 == dataset_id && k.1 == vid && k.2 == t).copied().collect();
+                for k in old {
+                    let r = s.tiles.remove(&k).expect("listed above");
+                    removed_tiles += 1;
+                    removed_bytes += r.bytes;
+                    s.retired.insert(r.path.clone(), RetiredTile { dataset_id, path: r.path, retired_at: now.timestamp_millis() });
+                }
+                s.variable_times.remove(&(vid, t));
+            }
+        }
         for (name, t) in &batch.slices {
             let vid = var_id(&s, name)?;
             if !s.variable_times.insert((vid, t.map(|t| t.0))) {
                 return Err(CatalogueError::Conflict(format!(
                     "{name} at {} is already in dataset {}",
-                    t.map_or("static".to_string(), |t| t.iso()),
+                    t.map_or("static".to_string(), |t| def.time.show(t)),
                     def.name
                 )));
             }
-            if let Some(t) = t {
-                s.slices.insert((dataset_id, t.0));
+        }
+        for slice in &batch.times {
+            let key = (dataset_id, slice.t.0);
+            if batch.replace || !s.slices.contains_key(&key) {
+                s.slices.insert(key, slice.clone());
             }
+        }
+        for t in batch.slices.iter().filter_map(|(_, t)| *t) {
+            s.slices.entry((dataset_id, t.0)).or_insert_with(|| TimeSlice::new(t));
         }
         let mut bytes = 0;
         for tile in &batch.tiles {
@@ -186,13 +202,13 @@ impl Catalogue for MemoryCatalogue {
                 },
             );
         }
-        let times: Vec<i64> = s.slices.range((dataset_id, i64::MIN)..=(dataset_id, i64::MAX)).map(|&(_, t)| t).collect();
+        let times: Vec<i64> = s.slices.range((dataset_id, i64::MIN)..=(dataset_id, i64::MAX)).map(|(&(_, t), _)| t).collect();
         let d = s.datasets.get_mut(def.name.as_str()).expect("inserted above");
         d.stats.slice_count = times.len() as u64;
         d.stats.t_min = times.first().copied().map(Timestamp);
         d.stats.t_max = times.last().copied().map(Timestamp);
-        d.stats.tile_count += batch.tiles.len() as u64;
-        d.stats.bytes += bytes;
+        d.stats.tile_count = d.stats.tile_count + batch.tiles.len() as u64 - removed_tiles;
+        d.stats.bytes = d.stats.bytes + bytes - removed_bytes;
         d.version += 1;
         d.updated_at = now;
         let result = d.clone();
@@ -200,14 +216,54 @@ impl Catalogue for MemoryCatalogue {
         Ok(result)
     }
 
+    async fn update_metadata(&self, name: &DatasetName, edit: &MetadataEdit) -> Result<Dataset> {
+        let mut guard = self.lock();
+        let mut s = guard.clone();
+        let d = s.datasets.get_mut(name.as_str()).ok_or_else(|| CatalogueError::Conflict(format!("no dataset {name}")))?;
+        let id = d.id;
+        let mut vars: Vec<Variable> = s.variables.iter().filter(|v| v.dataset_id == id).cloned().collect();
+        apply_edit(&mut d.def, &mut vars, edit)?;
+        d.version += 1;
+        d.updated_at = Utc::now();
+        let result = d.clone();
+        for v in vars {
+            if let Some(x) = s.variables.iter_mut().find(|x| x.id == v.id) {
+                *x = v;
+            }
+        }
+        *guard = s;
+        Ok(result)
+    }
+
+    async fn retired_before(&self, before_ms: i64, limit: i64) -> Result<Vec<RetiredTile>> {
+        let s = self.lock();
+        let mut out: Vec<RetiredTile> = s.retired.values().filter(|r| r.retired_at < before_ms).cloned().collect();
+        out.sort_by_key(|r| r.retired_at);
+        out.truncate(limit.max(0) as usize);
+        Ok(out)
+    }
+
+    async fn retired_in(&self, dataset_id: i64) -> Result<Vec<RetiredTile>> {
+        Ok(self.lock().retired.values().filter(|r| r.dataset_id == dataset_id).cloned().collect())
+    }
+
+    async fn forget_retired(&self, paths: &[String]) -> Result<()> {
+        let mut s = self.lock();
+        for p in paths {
+            s.retired.remove(p);
+        }
+        Ok(())
+    }
+
     async fn delete_dataset(&self, name: &DatasetName) -> Result<bool> {
         let mut s = self.lock();
         let Some(d) = s.datasets.remove(name.as_str()) else { return Ok(false) };
         let vars: BTreeSet<i64> = s.variables.iter().filter(|v| v.dataset_id == d.id).map(|v| v.id).collect();
         s.variables.retain(|v| v.dataset_id != d.id);
-        s.slices.retain(|(ds, _)| *ds != d.id);
+        s.slices.retain(|(ds, _), _| *ds != d.id);
         s.variable_times.retain(|(v, _)| !vars.contains(v));
         s.tiles.retain(|(ds, ..), _| *ds != d.id);
+        s.retired.retain(|_, r| r.dataset_id != d.id);
         Ok(true)
     }
 }

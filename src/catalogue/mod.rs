@@ -13,9 +13,10 @@
 pub mod memory;
 pub mod sql;
 
-use crate::model::{DatasetDef, DatasetName, Timestamp, VariableDef};
+use crate::model::{AttrValue, DatasetDef, DatasetName, Timestamp, VariableDef};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -104,6 +105,69 @@ pub struct TileQuery {
     pub ty: Range<u32>,
 }
 
+/// One time slice of a dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeSlice {
+    pub t: Timestamp,
+    /// The time coordinate in the dataset's units, exactly as the source
+    /// gave it (None in archives made before values were kept: derive it
+    /// from `t`).
+    pub value: Option<f64>,
+    /// Values of the dataset's per-slice auxiliary variables (time bounds),
+    /// by name.
+    pub aux: BTreeMap<String, Vec<f64>>,
+}
+
+impl TimeSlice {
+    pub fn new(t: Timestamp) -> Self {
+        TimeSlice { t, value: None, aux: BTreeMap::new() }
+    }
+}
+
+/// `aux` as stored: JSON with non-finite values as strings.
+pub(crate) fn aux_to_json(aux: &BTreeMap<String, Vec<f64>>) -> Option<String> {
+    if aux.is_empty() {
+        return None;
+    }
+    #[derive(serde::Serialize)]
+    struct W<'a>(#[serde(with = "crate::model::float_vec")] &'a Vec<f64>);
+    let m: BTreeMap<&String, W<'_>> = aux.iter().map(|(k, v)| (k, W(v))).collect();
+    serde_json::to_string(&m).ok()
+}
+
+pub(crate) fn aux_from_json(s: Option<&str>) -> Result<BTreeMap<String, Vec<f64>>> {
+    #[derive(serde::Deserialize)]
+    struct W(#[serde(with = "crate::model::float_vec")] Vec<f64>);
+    match s {
+        None | Some("") => Ok(BTreeMap::new()),
+        Some(s) => {
+            let m: BTreeMap<String, W> =
+                serde_json::from_str(s).map_err(|e| CatalogueError::Corrupt(format!("time slice auxiliary values: {e}")))?;
+            Ok(m.into_iter().map(|(k, W(v))| (k, v)).collect())
+        }
+    }
+}
+
+/// A tile file taken out of service by `ingest --replace`, kept for
+/// readers that planned before the replacement until its grace period ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetiredTile {
+    pub dataset_id: i64,
+    pub path: String,
+    /// Milliseconds since the Unix epoch.
+    pub retired_at: i64,
+}
+
+/// Metadata edits (`tessera datasets set`): `None` removes an attribute.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetadataEdit {
+    pub title: Option<String>,
+    /// Global attributes.
+    pub global: Vec<(String, Option<AttrValue>)>,
+    /// Variable attributes: (variable, attribute, value).
+    pub variable: Vec<(String, String, Option<AttrValue>)>,
+}
+
 /// A tile written by an ingest, to be recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewTile {
@@ -119,13 +183,21 @@ pub struct NewTile {
 /// Everything one source file adds, committed in one transaction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IngestBatch {
-    /// Created if no dataset of that name exists; otherwise its grid must match.
+    /// Created if no dataset of that name exists; otherwise its grid must
+    /// match, and its stored definition is replaced by this one (which adds
+    /// auxiliary variables the dataset did not have yet).
     pub dataset: DatasetDef,
-    /// Created if absent; otherwise type and dimensions must match.
+    /// Created if absent; otherwise dimensions must match.
     pub variables: Vec<VariableDef>,
     /// The (variable, time) pairs this batch completes, with or without tiles.
     pub slices: Vec<(String, Option<Timestamp>)>,
+    /// The time slices the batch touches, with their values; slices the
+    /// dataset already has keep theirs unless `replace`.
+    pub times: Vec<TimeSlice>,
     pub tiles: Vec<NewTile>,
+    /// Replace the (variable, time) pairs of `slices` that exist: their
+    /// tiles are retired (see [`RetiredTile`]) in the same transaction.
+    pub replace: bool,
 }
 
 /// The port. Every method is one short round trip or one transaction.
@@ -143,7 +215,7 @@ pub trait Catalogue: Send + Sync + 'static {
     /// Variables of a dataset, in the order they were added.
     async fn variables(&self, dataset_id: i64) -> Result<Vec<Variable>>;
     /// Time slices of a dataset, ascending.
-    async fn time_slices(&self, dataset_id: i64) -> Result<Vec<Timestamp>>;
+    async fn time_slices(&self, dataset_id: i64) -> Result<Vec<TimeSlice>>;
     /// The times (None = static) already ingested for a variable.
     async fn ingested_times(&self, variable_id: i64) -> Result<Vec<Option<Timestamp>>>;
     /// Tiles in a (time, ty, tx) box, ordered by time, ty, tx.
@@ -154,6 +226,14 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn commit_ingest(&self, batch: &IngestBatch) -> Result<Dataset>;
     /// Removes a dataset's rows; false if there was none.
     async fn delete_dataset(&self, name: &DatasetName) -> Result<bool>;
+    /// Edits a dataset's title and attributes; bumps its version.
+    async fn update_metadata(&self, name: &DatasetName, edit: &MetadataEdit) -> Result<Dataset>;
+    /// Retired tiles retired before `before_ms`, oldest first, at most `limit`.
+    async fn retired_before(&self, before_ms: i64, limit: i64) -> Result<Vec<RetiredTile>>;
+    /// Retired tiles of one dataset (`fsck` does not call them orphans).
+    async fn retired_in(&self, dataset_id: i64) -> Result<Vec<RetiredTile>>;
+    /// Forgets retired tiles (their files are removed next).
+    async fn forget_retired(&self, paths: &[String]) -> Result<()>;
 }
 
 /// Opens the catalogue a URL names: `sqlite://PATH` (created if missing),
@@ -200,7 +280,8 @@ mod tests {
     }
 }
 
-/// A variable may be ingested again only with the same type and dimensions.
+/// A variable may be ingested again only with the same dimensions and
+/// kind; its encoding is the dataset's (ingest re-encodes sources into it).
 pub(crate) fn check_same_variable(dataset: &DatasetName, stored: &VariableDef, new: &VariableDef) -> Result<()> {
     let dims = |v: &VariableDef| match (v.has_time, v.has_level) {
         (true, true) => "(time, level, y, x)",
@@ -208,12 +289,6 @@ pub(crate) fn check_same_variable(dataset: &DatasetName, stored: &VariableDef, n
         (false, true) => "(level, y, x)",
         (false, false) => "(y, x)",
     };
-    if stored.dtype != new.dtype {
-        return Err(CatalogueError::Conflict(format!(
-            "variable {} of dataset {dataset} is stored as {} but this source has {}",
-            stored.name, stored.dtype, new.dtype
-        )));
-    }
     if (stored.has_time, stored.has_level) != (new.has_time, new.has_level) {
         return Err(CatalogueError::Conflict(format!(
             "variable {} of dataset {dataset} has dimensions {} but this source has {}",
@@ -221,6 +296,57 @@ pub(crate) fn check_same_variable(dataset: &DatasetName, stored: &VariableDef, n
             dims(stored),
             dims(new)
         )));
+    }
+    if stored.kind != new.kind {
+        return Err(CatalogueError::Conflict(format!(
+            "{} of dataset {dataset} is a {} variable but a {} variable in this source",
+            stored.name,
+            stored.kind.name(),
+            new.kind.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Attributes that say how stored values are read: editing one would
+/// reinterpret every value.
+pub const ENCODING_ATTRS: [&str; 9] =
+    ["scale_factor", "add_offset", "_FillValue", "missing_value", "valid_min", "valid_max", "valid_range", "_Unsigned", "units"];
+
+/// Applies a metadata edit to a definition and its variables.
+pub(crate) fn apply_edit(def: &mut DatasetDef, vars: &mut [Variable], edit: &MetadataEdit) -> Result<()> {
+    use crate::model::Attribute;
+    fn set(attrs: &mut Vec<Attribute>, key: &str, value: &Option<AttrValue>) {
+        match value {
+            Some(v) => match attrs.iter_mut().find(|a| a.name == key) {
+                Some(a) => a.value = v.clone(),
+                None => attrs.push(Attribute::new(key, v.clone())),
+            },
+            None => attrs.retain(|a| a.name != key),
+        }
+    }
+    if let Some(t) = &edit.title {
+        def.title = t.clone();
+        set(&mut def.attrs, "title", &Some(AttrValue::Text(t.clone())));
+    }
+    for (k, v) in &edit.global {
+        if k == "title" {
+            if let Some(AttrValue::Text(t)) = v {
+                def.title = t.clone();
+            }
+        }
+        set(&mut def.attrs, k, v);
+    }
+    for (var, k, v) in &edit.variable {
+        if ENCODING_ATTRS.contains(&k.as_str()) {
+            return Err(CatalogueError::Conflict(format!(
+                "{var}:{k} cannot be edited: the stored values of {var} are encoded with it; re-ingest into a new dataset to change it"
+            )));
+        }
+        let target = vars.iter_mut().find(|x| &x.def.name == var).ok_or_else(|| {
+            CatalogueError::Conflict(format!("dataset {} has no variable {var}", def.name))
+        })?;
+        set(&mut target.def.attrs, k, v);
     }
     Ok(())
 }

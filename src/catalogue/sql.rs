@@ -7,10 +7,10 @@
 //! column types and live in `migrations/sqlite` and `migrations/postgres`.
 
 use super::{
-    Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, Result, TileQuery, TileRecord,
-    TimeSel, Variable,
+    Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
+    TileRecord, TimeSel, TimeSlice, Variable, aux_from_json, aux_to_json,
 };
-use crate::model::{DataType, DatasetDef, DatasetName, Timestamp, VariableDef};
+use crate::model::{DataType, DatasetDef, DatasetName, Timestamp, VarKind, VariableDef};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
@@ -100,18 +100,50 @@ struct VariableRow {
     has_time: bool,
     has_level: bool,
     attrs: String,
+    kind: String,
 }
 
 impl VariableRow {
     fn into_variable(self) -> Result<Variable> {
         let dtype = DataType::parse(&self.dtype).ok_or_else(|| corrupt("variable type", &self.dtype))?;
         let attrs = serde_json::from_str(&self.attrs).map_err(|e| corrupt("variable attributes", e))?;
+        let kind = VarKind::parse(&self.kind).ok_or_else(|| corrupt("variable kind", &self.kind))?;
         Ok(Variable {
             id: self.id,
             dataset_id: self.dataset_id,
-            def: VariableDef { name: self.name, dtype, has_time: self.has_time, has_level: self.has_level, attrs },
+            def: VariableDef { name: self.name, dtype, has_time: self.has_time, has_level: self.has_level, attrs, kind },
         })
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct SliceRow {
+    t: i64,
+    value: Option<f64>,
+    aux: Option<String>,
+}
+
+impl SliceRow {
+    fn into_slice(self) -> Result<TimeSlice> {
+        Ok(TimeSlice { t: Timestamp(self.t), value: self.value, aux: aux_from_json(self.aux.as_deref())? })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RetiredRow {
+    dataset_id: i64,
+    path: String,
+    retired_at: i64,
+}
+
+impl From<RetiredRow> for RetiredTile {
+    fn from(r: RetiredRow) -> Self {
+        RetiredTile { dataset_id: r.dataset_id, path: r.path, retired_at: r.retired_at }
+    }
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| CatalogueError::Other(e.to_string()))
 }
 
 #[derive(sqlx::FromRow)]
@@ -147,7 +179,7 @@ macro_rules! dataset_columns {
 }
 macro_rules! variable_columns {
     () => {
-        "id, dataset_id, name, dtype, has_time, has_level, attrs"
+        "id, dataset_id, name, dtype, has_time, has_level, attrs, kind"
     };
 }
 macro_rules! tile_columns {
@@ -218,13 +250,13 @@ macro_rules! sql_catalogue {
                 rows.into_iter().map(VariableRow::into_variable).collect()
             }
 
-            async fn time_slices(&self, dataset_id: i64) -> Result<Vec<Timestamp>> {
-                let ts: Vec<i64> = sqlx::query_scalar("SELECT t FROM time_slices WHERE dataset_id = $1 ORDER BY t")
+            async fn time_slices(&self, dataset_id: i64) -> Result<Vec<TimeSlice>> {
+                let rows: Vec<SliceRow> = sqlx::query_as("SELECT t, value, aux FROM time_slices WHERE dataset_id = $1 ORDER BY t")
                     .bind(dataset_id)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(map_err)?;
-                Ok(ts.into_iter().map(Timestamp).collect())
+                rows.into_iter().map(SliceRow::into_slice).collect()
             }
 
             async fn ingested_times(&self, variable_id: i64) -> Result<Vec<Option<Timestamp>>> {
@@ -296,6 +328,7 @@ macro_rules! sql_catalogue {
             async fn commit_ingest(&self, batch: &IngestBatch) -> Result<Dataset> {
                 let now = Utc::now();
                 let def = &batch.dataset;
+                let def_json = to_json(def)?;
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
 
                 let existing: Option<(i64, String)> =
@@ -311,6 +344,14 @@ macro_rules! sql_catalogue {
                         if let Some(d) = stored.grid.difference(&def.grid) {
                             return Err(CatalogueError::Conflict(format!("grid of dataset {} differs: {d}", def.name)));
                         }
+                        if stored != *def {
+                            sqlx::query("UPDATE datasets SET definition = $1 WHERE id = $2")
+                                .bind(&def_json)
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(map_err)?;
+                        }
                         id
                     }
                     None => {
@@ -318,7 +359,6 @@ macro_rules! sql_catalogue {
                             .grid
                             .geometry()
                             .map_err(|e| CatalogueError::Conflict(format!("dataset {}: {e}", def.name)))?;
-                        let json = serde_json::to_string(def).map_err(|e| CatalogueError::Other(e.to_string()))?;
                         sqlx::query_scalar(
                             "INSERT INTO datasets (name, title, definition, nx, ny, x0, dx, y0, dy, tile_w, tile_h, \
                              tile_format, crs_epsg, version, created_at, updated_at) \
@@ -326,7 +366,7 @@ macro_rules! sql_catalogue {
                         )
                         .bind(def.name.as_str())
                         .bind(&def.title)
-                        .bind(json)
+                        .bind(&def_json)
                         .bind(def.grid.nx() as i64)
                         .bind(def.grid.ny() as i64)
                         .bind(x0)
@@ -362,17 +402,17 @@ macro_rules! sql_catalogue {
                         super::check_same_variable(&def.name, &s.def, v)?;
                         continue;
                     }
-                    let attrs = serde_json::to_string(&v.attrs).map_err(|e| CatalogueError::Other(e.to_string()))?;
                     let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO variables (dataset_id, name, dtype, has_time, has_level, attrs) \
-                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                        "INSERT INTO variables (dataset_id, name, dtype, has_time, has_level, attrs, kind) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                     )
                     .bind(dataset_id)
                     .bind(&v.name)
                     .bind(v.dtype.name())
                     .bind(v.has_time)
                     .bind(v.has_level)
-                    .bind(attrs)
+                    .bind(to_json(&v.attrs)?)
+                    .bind(v.kind.name())
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(map_err)?;
@@ -383,6 +423,57 @@ macro_rules! sql_catalogue {
                         CatalogueError::Conflict(format!("variable {name} is not part of the batch or the dataset"))
                     })
                 };
+
+                // Replaced slices: their tiles leave service now and their
+                // files are retired, not deleted (readers may hold them).
+                let (mut removed_tiles, mut removed_bytes) = (0i64, 0i64);
+                if batch.replace {
+                    for (name, t) in &batch.slices {
+                        let vid = var_id(name)?;
+                        let old: Vec<(String, i64)> = match t {
+                            Some(t) => sqlx::query_as("SELECT path, bytes FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t = $3")
+                                .bind(dataset_id)
+                                .bind(vid)
+                                .bind(t.0)
+                                .fetch_all(&mut *tx)
+                                .await
+                                .map_err(map_err)?,
+                            None => sqlx::query_as("SELECT path, bytes FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t IS NULL")
+                                .bind(dataset_id)
+                                .bind(vid)
+                                .fetch_all(&mut *tx)
+                                .await
+                                .map_err(map_err)?,
+                        };
+                        for (path, bytes) in &old {
+                            removed_tiles += 1;
+                            removed_bytes += bytes;
+                            sqlx::query("INSERT INTO retired_tiles (dataset_id, path, retired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                                .bind(dataset_id)
+                                .bind(path)
+                                .bind(now.timestamp_millis())
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(map_err)?;
+                        }
+                        let (tiles_sql, times_sql) = match t {
+                            Some(_) => (
+                                "DELETE FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t = $3",
+                                "DELETE FROM variable_times WHERE variable_id = $1 AND t = $2",
+                            ),
+                            None => (
+                                "DELETE FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t IS NULL",
+                                "DELETE FROM variable_times WHERE variable_id = $1 AND t IS NULL",
+                            ),
+                        };
+                        let q = sqlx::query(tiles_sql).bind(dataset_id).bind(vid);
+                        let q = match t { Some(t) => q.bind(t.0), None => q };
+                        q.execute(&mut *tx).await.map_err(map_err)?;
+                        let q = sqlx::query(times_sql).bind(vid);
+                        let q = match t { Some(t) => q.bind(t.0), None => q };
+                        q.execute(&mut *tx).await.map_err(map_err)?;
+                    }
+                }
 
                 for (name, t) in &batch.slices {
                     let vid = var_id(name)?;
@@ -397,19 +488,36 @@ macro_rules! sql_catalogue {
                         .map_err(|e| match map_err(e) {
                             CatalogueError::Conflict(_) => CatalogueError::Conflict(format!(
                                 "{name} at {} is already in dataset {}",
-                                t.map_or("static".to_string(), |t| t.iso()),
+                                t.map_or("static".to_string(), |t| def.time.show(t)),
                                 def.name
                             )),
                             other => other,
                         })?;
-                    if let Some(t) = t {
-                        sqlx::query("INSERT INTO time_slices (dataset_id, t) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                            .bind(dataset_id)
-                            .bind(t.0)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(map_err)?;
-                    }
+                }
+                let upsert = if batch.replace {
+                    "INSERT INTO time_slices (dataset_id, t, value, aux) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (dataset_id, t) DO UPDATE SET value = excluded.value, aux = excluded.aux"
+                } else {
+                    "INSERT INTO time_slices (dataset_id, t, value, aux) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+                };
+                let mut times: Vec<&TimeSlice> = batch.times.iter().collect();
+                let bare: Vec<TimeSlice> = batch
+                    .slices
+                    .iter()
+                    .filter_map(|(_, t)| *t)
+                    .filter(|t| !batch.times.iter().any(|s| s.t == *t))
+                    .map(TimeSlice::new)
+                    .collect();
+                times.extend(bare.iter());
+                for slice in times {
+                    sqlx::query(upsert)
+                        .bind(dataset_id)
+                        .bind(slice.t.0)
+                        .bind(slice.value)
+                        .bind(aux_to_json(&slice.aux))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                 }
 
                 let mut bytes = 0i64;
@@ -442,8 +550,8 @@ macro_rules! sql_catalogue {
                      WHERE id = $1",
                 )
                 .bind(dataset_id)
-                .bind(batch.tiles.len() as i64)
-                .bind(bytes)
+                .bind(batch.tiles.len() as i64 - removed_tiles)
+                .bind(bytes - removed_bytes)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -458,6 +566,83 @@ macro_rules! sql_catalogue {
                 row.into_dataset()
             }
 
+            async fn update_metadata(&self, name: &DatasetName, edit: &MetadataEdit) -> Result<Dataset> {
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let row: Option<(i64, String)> = sqlx::query_as("SELECT id, definition FROM datasets WHERE name = $1")
+                    .bind(name.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let Some((id, json)) = row else {
+                    return Err(CatalogueError::Conflict(format!("no dataset {name}")));
+                };
+                let mut def: DatasetDef = serde_json::from_str(&json).map_err(|e| corrupt("dataset definition", e))?;
+                let rows: Vec<VariableRow> =
+                    sqlx::query_as(concat!("SELECT ", variable_columns!(), " FROM variables WHERE dataset_id = $1 ORDER BY id"))
+                        .bind(id)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                let mut vars = rows.into_iter().map(VariableRow::into_variable).collect::<Result<Vec<_>>>()?;
+                let before = vars.clone();
+                super::apply_edit(&mut def, &mut vars, edit)?;
+                sqlx::query("UPDATE datasets SET definition = $1, title = $2, version = version + 1, updated_at = $3 WHERE id = $4")
+                    .bind(to_json(&def)?)
+                    .bind(&def.title)
+                    .bind(Utc::now())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                for (v, old) in vars.iter().zip(&before) {
+                    if v.def.attrs != old.def.attrs {
+                        sqlx::query("UPDATE variables SET attrs = $1 WHERE id = $2")
+                            .bind(to_json(&v.def.attrs)?)
+                            .bind(v.id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
+                }
+                let row: DatasetRow = sqlx::query_as(concat!("SELECT ", dataset_columns!(), " FROM datasets WHERE id = $1"))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                row.into_dataset()
+            }
+
+            async fn retired_before(&self, before_ms: i64, limit: i64) -> Result<Vec<RetiredTile>> {
+                let rows: Vec<RetiredRow> = sqlx::query_as(
+                    "SELECT dataset_id, path, retired_at FROM retired_tiles WHERE retired_at < $1 ORDER BY retired_at LIMIT $2",
+                )
+                .bind(before_ms)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(rows.into_iter().map(RetiredTile::from).collect())
+            }
+
+            async fn retired_in(&self, dataset_id: i64) -> Result<Vec<RetiredTile>> {
+                let rows: Vec<RetiredRow> =
+                    sqlx::query_as("SELECT dataset_id, path, retired_at FROM retired_tiles WHERE dataset_id = $1 ORDER BY path")
+                        .bind(dataset_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                Ok(rows.into_iter().map(RetiredTile::from).collect())
+            }
+
+            async fn forget_retired(&self, paths: &[String]) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                for p in paths {
+                    sqlx::query("DELETE FROM retired_tiles WHERE path = $1").bind(p).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
             async fn delete_dataset(&self, name: &DatasetName) -> Result<bool> {
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
                 let id: Option<i64> = sqlx::query_scalar("SELECT id FROM datasets WHERE name = $1")
@@ -468,6 +653,7 @@ macro_rules! sql_catalogue {
                 let Some(id) = id else { return Ok(false) };
                 // Children first, so neither engine walks cascades row by row.
                 for sql in [
+                    "DELETE FROM retired_tiles WHERE dataset_id = $1",
                     "DELETE FROM tiles WHERE dataset_id = $1",
                     "DELETE FROM variable_times WHERE variable_id IN (SELECT id FROM variables WHERE dataset_id = $1)",
                     "DELETE FROM time_slices WHERE dataset_id = $1",

@@ -34,8 +34,10 @@ enum Source {
     Axis { name: String, range: view::Range },
     /// The grid-mapping scalar.
     GridMapping,
-    /// A data array of the subset.
+    /// A data array of the subset (data or a tiled auxiliary coordinate).
     Data(SentArray),
+    /// A small auxiliary variable (bounds, scalar coordinates).
+    Aux(SentArray),
 }
 
 /// One file variable: what the file declares and where its values come from.
@@ -117,12 +119,18 @@ fn file_attrs(attrs: &[Attribute], dtype: DataType) -> Vec<Attribute> {
         .collect()
 }
 
-fn compact_time(t: crate::model::Timestamp) -> String {
-    match t.to_datetime() {
-        Some(d) if d.format("%H%M%S").to_string() == "000000" => d.format("%Y%m%d").to_string(),
-        Some(d) => d.format("%Y%m%dT%H%M%S").to_string(),
-        None => t.0.to_string(),
-    }
+/// `2001-02-30T06:00:00.000` -> `20010230T060000`; midnight -> `20010230`.
+fn compact_time(iso: &str) -> String {
+    let iso = iso.trim_end_matches('Z');
+    let (date, time) = iso.split_once('T').unwrap_or((iso, ""));
+    let time = time.split('.').next().unwrap_or("");
+    let (neg, date) = match date.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", date),
+    };
+    let date: String = date.chars().filter(|c| *c != '-').collect();
+    let time: String = time.chars().filter(|c| *c != ':').collect();
+    if time.chars().all(|c| c == '0') { format!("{neg}{date}") } else { format!("{neg}{date}T{time}") }
 }
 
 impl NcExport {
@@ -179,7 +187,19 @@ impl NcExport {
                 });
             } else if dv.is_grid_mapping(&a.name) {
                 if !others.iter().any(|o| o.name == a.name) {
-                    others.insert(0, Item { name: a.name.clone(), dtype: DataType::I32, dims: vec![], attrs: dv.attributes_of(&a.name), source: Source::GridMapping });
+                    let dtype = def.grid.crs.grid_mapping.as_ref().map_or(DataType::I32, |g| g.dtype);
+                    others.insert(0, Item { name: a.name.clone(), dtype, dims: vec![], attrs: dv.attributes_of(&a.name), source: Source::GridMapping });
+                }
+            } else if let Some((aux, _)) = dv.aux_variable(&a.name) {
+                if !others.iter().any(|o| o.name == a.name) {
+                    let d: Vec<usize> = a.dims.iter().map(|d| dim_for(&d.name, d.range, &mut coords)).collect();
+                    others.push(Item {
+                        name: a.name.clone(),
+                        dtype: aux.dtype,
+                        dims: d,
+                        attrs: file_attrs(&aux.attrs, aux.dtype),
+                        source: Source::Aux(a.clone()),
+                    });
                 }
             } else if a.dims.len() == 1 {
                 dim_for(&a.dims[0].name, a.dims[0].range, &mut coords);
@@ -188,7 +208,7 @@ impl NcExport {
         // The grid mapping travels with any data variable that names it.
         if let Some(gm) = &def.grid.crs.grid_mapping {
             if !others.iter().any(|o| o.name == gm.name) && others.iter().any(|o| o.attrs.iter().any(|a| a.name == "grid_mapping")) {
-                others.insert(0, Item { name: gm.name.clone(), dtype: DataType::I32, dims: vec![], attrs: gm.attrs.clone(), source: Source::GridMapping });
+                others.insert(0, Item { name: gm.name.clone(), dtype: gm.dtype, dims: vec![], attrs: gm.attrs.clone(), source: Source::GridMapping });
             }
         }
         let mut items = coords;
@@ -210,8 +230,8 @@ impl NcExport {
             n => format!("{}-and-{}-more", data_names[..2].join("-"), n - 2),
         };
         let time_part = match time_range {
-            Some((s, e)) if s == e => format!("_{}", compact_time(dv.times[s])),
-            Some((s, e)) => format!("_{}-{}", compact_time(dv.times[s]), compact_time(dv.times[e])),
+            Some((s, e)) if s == e => format!("_{}", compact_time(&def.time.show(dv.times[s]))),
+            Some((s, e)) => format!("_{}-{}", compact_time(&def.time.show(dv.times[s])), compact_time(&def.time.show(dv.times[e]))),
             None => String::new(),
         };
         let filename = format!("{}_{vars_part}{time_part}.nc", def.name);
@@ -261,7 +281,20 @@ impl NcExport {
         let (e0, e1) = (elements.start as usize, elements.end as usize);
         match &item.source {
             Source::GridMapping => {
-                f(&0i32.to_be_bytes(), out)?;
+                let values = self.plan.view.grid_mapping_value().ok_or_else(|| Stop::Failed(ArchiveError::Internal("no grid mapping".into())))?;
+                let mut bytes = Vec::new();
+                be_slice(&values, 0..1, &mut bytes);
+                f(&bytes, out)?;
+            }
+            Source::Aux(a) => {
+                let values = self
+                    .plan
+                    .view
+                    .aux_values(&a.name, &a.ranges())
+                    .ok_or_else(|| Stop::Failed(ArchiveError::Internal(format!("no auxiliary variable {}", a.name))))?;
+                let mut bytes = Vec::new();
+                be_slice(&values, e0..e1, &mut bytes);
+                f(&bytes, out)?;
             }
             Source::Axis { name, range } => {
                 let values = self.plan.view.axis_values(name, *range).ok_or_else(|| Stop::Failed(ArchiveError::Internal(format!("no axis {name}"))))?;
@@ -358,7 +391,20 @@ impl NcExport {
         for item in &self.items {
             let mut v = f.variable_mut(&item.name).expect("defined above");
             match &item.source {
-                Source::GridMapping => v.put_values(&[0i32], netcdf::Extents::All).map_err(err)?,
+                Source::GridMapping => {
+                    let values = self.plan.view.grid_mapping_value().ok_or_else(|| ArchiveError::Internal("no grid mapping".into()))?;
+                    put_typed(&mut v, &values, &[], &[]).map_err(err)?
+                }
+                Source::Aux(a) => {
+                    let values = self
+                        .plan
+                        .view
+                        .aux_values(&a.name, &a.ranges())
+                        .ok_or_else(|| ArchiveError::Internal(format!("no auxiliary variable {}", a.name)))?;
+                    let count: Vec<usize> = a.shape();
+                    let start = vec![0usize; count.len()];
+                    put_typed(&mut v, &values, &start, &count).map_err(err)?;
+                }
                 Source::Axis { name, range } => {
                     let values = self.plan.view.axis_values(name, *range).ok_or_else(|| ArchiveError::Internal(format!("no axis {name}")))?;
                     put_typed(&mut v, &values, &[0], &[values.shape()[0]]).map_err(err)?;
@@ -404,6 +450,19 @@ impl NcExport {
 }
 
 fn put_typed(v: &mut netcdf::VariableMut<'_>, a: &TypedArray, start: &[usize], count: &[usize]) -> netcdf::Result<()> {
+    if start.is_empty() {
+        // A scalar.
+        return mosaic::with_band_slice(a, |s| match s {
+            BandSlice::U8(x) => v.put_values(&x[..1], netcdf::Extents::All),
+            BandSlice::I8(x) => v.put_values(&x[..1], netcdf::Extents::All),
+            BandSlice::I16(x) => v.put_values(&x[..1], netcdf::Extents::All),
+            BandSlice::U16(x) => v.put_values(&x[..1], netcdf::Extents::All),
+            BandSlice::I32(x) => v.put_values(&x[..1], netcdf::Extents::All),
+            BandSlice::U32(x) => v.put_values(&x[..1], netcdf::Extents::All),
+            BandSlice::F32(x) => v.put_values(&x[..1], netcdf::Extents::All),
+            BandSlice::F64(x) => v.put_values(&x[..1], netcdf::Extents::All),
+        });
+    }
     mosaic::with_band_slice(a, |s| match s {
         BandSlice::U8(x) => v.put_values(x, (start, count)),
         BandSlice::I8(x) => v.put_values(x, (start, count)),

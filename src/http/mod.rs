@@ -475,7 +475,13 @@ fn attachment(r: &mut Response, filename: &str) {
 }
 
 async fn plan_export(st: &AppState, view: Arc<crate::archive::DatasetView>, query: &str) -> Result<crate::export::NcExport, DapError> {
-    let subset = view.resolve(query)?;
+    let mut subset = view.resolve(query)?;
+    // A downloaded file carries what its variables refer to (bounds,
+    // auxiliary coordinates), so that it describes itself.
+    let extra = view.referenced_items(&subset);
+    if !extra.is_empty() {
+        subset = view.resolve(&format!("{query},{}", extra.join(",")))?;
+    }
     let plan = st.archive.plan(view, subset, None).await?;
     let ce = crate::dap::ce::percent_decode(query);
     let export = crate::export::NcExport::new(plan, &ce)?;

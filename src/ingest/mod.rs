@@ -1,38 +1,53 @@
 //! Ingest: source NetCDF files to tiles to catalogue.
 //!
 //! ```text
-//! source -> analyse (grid, CRS, types, time) -> compare with the dataset
-//!        -> cut into tiles -> write each tile atomically
+//! source -> analyse (grid, CRS, types, time, auxiliary variables)
+//!        -> compare with the dataset (grid, calendar, units, encoding)
+//!        -> cut into tiles, re-encoded into the dataset's encoding
+//!        -> write each tile under a name of its own
 //!        -> one catalogue transaction for the whole file
 //! ```
 //!
 //! Guarantees:
-//! * A bad source (not NetCDF, truncated, no x/y, irregular spacing, an
-//!   unsupported type, a grid that differs from the dataset's) is refused
-//!   before anything is written.
+//! * A bad source (not NetCDF, truncated, no x/y, a non-monotonic axis, an
+//!   unsupported type, a grid, calendar or units that differ from the
+//!   dataset's) is refused before anything is written.
+//! * **No value is ever reinterpreted.** Each variable keeps the encoding
+//!   (type, `scale_factor`/`add_offset`, `_FillValue`) it was created with;
+//!   a source encoded otherwise (ERA5's per-file packing) is decoded and
+//!   re-encoded into it, with the largest quantisation error reported, or
+//!   refused when its values do not fit. `_FillValue` and `missing_value`
+//!   cells of the source become the dataset's `_FillValue`.
+//! * Times are kept in the dataset's own calendar and units: a source with
+//!   other units has its times converted exactly, or is refused.
 //! * Files go in first, rows second: killing the process at any moment
-//!   leaves the catalogue as it was or with the whole file ingested. Tiles
-//!   written before a failure are removed; after a kill they are orphans that
-//!   no catalogue row points at, and `tessera fsck --repair` removes them.
+//!   leaves the catalogue as it was or with the whole file ingested. Every
+//!   tile gets a file name of its own (never an existing one), so a failed
+//!   ingest removes exactly what it wrote and nothing another writer owns;
+//!   after a kill its files are orphans that `tessera fsck --repair`
+//!   removes.
 //! * Re-running an ingest is a no-op: every (variable, time) already in the
-//!   dataset is skipped, so nothing is duplicated and nothing committed is
-//!   ever overwritten.
+//!   dataset is skipped. `replace` instead rewrites those slices from the
+//!   source: the new tiles and the retirement of the old ones commit in one
+//!   transaction, and the old files stay for readers in flight until
+//!   [`crate::gc`] removes them after a grace period.
 //! * Adding a variable writes only that variable's files.
 //! * All-fill tiles are not written: the dataset is sparse.
 
 pub mod source;
 
-use crate::catalogue::{Catalogue, CatalogueError, IngestBatch, NewTile};
+use crate::catalogue::{Catalogue, CatalogueError, IngestBatch, NewTile, TimeSlice, Variable};
 use crate::model::{
-    DatasetDef, DatasetName, TileFormat, TileIndex, TileShape, TimeAxis, Timestamp, TypedArray,
+    AuxVar, CfTime, DataType, DatasetDef, DatasetName, Encoding, EncodingError, Quantisation, Recode, TileFormat,
+    TileIndex, TileShape, TimeAxis, Timestamp, TypedArray, VarKind, VariableDef, encoding_plan, unpacked,
 };
 use crate::store::tile::{TileSpec, read_var, write_tile};
-use crate::store::{Pool, StoreError, tile_rel_path, write_atomic};
+use crate::store::{Pool, StoreError, tile_rel_path, write_new};
 use crate::with_typed_array;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Axis as NdAxis, IxDyn, Slice};
 pub use source::{Source, SourceError, analyse};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +55,29 @@ use std::time::Instant;
 /// Reads from the source one band of tile rows at a time, unless a band
 /// would be larger than this; then one tile at a time.
 const MAX_BAND_BYTES: usize = 256 << 20;
+
+/// Which variables of a new dataset store decoded values instead of the
+/// source's packing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Unpack {
+    /// Keep every variable's packing (the first source's).
+    #[default]
+    No,
+    /// Every packed variable.
+    All,
+    /// These variables.
+    Vars(Vec<String>),
+}
+
+impl Unpack {
+    fn applies_to(&self, var: &str) -> bool {
+        match self {
+            Unpack::No => false,
+            Unpack::All => true,
+            Unpack::Vars(v) => v.iter().any(|x| x == var),
+        }
+    }
+}
 
 /// How to ingest.
 #[derive(Clone, Debug)]
@@ -57,6 +95,12 @@ pub struct IngestOptions {
     pub deflate_level: Option<u8>,
     /// The time of a source without a time coordinate.
     pub time: Option<Timestamp>,
+    /// Store packed variables as floats (chosen when a variable is first
+    /// ingested).
+    pub unpack: Unpack,
+    /// Rewrite the (variable, time) slices the source holds, even those
+    /// already in the dataset.
+    pub replace: bool,
     /// Draw a progress bar (on a terminal).
     pub progress: bool,
     /// Test hook: fail after the tiles are written, before the commit.
@@ -74,6 +118,8 @@ impl IngestOptions {
             format: None,
             deflate_level: None,
             time: None,
+            unpack: Unpack::No,
+            replace: false,
             progress: false,
             fail_before_commit: false,
         }
@@ -86,6 +132,8 @@ pub enum IngestError {
     Source(#[from] SourceError),
     #[error("{path}: {reason}; nothing was written")]
     Mismatch { path: PathBuf, reason: String },
+    #[error("{path}: {error}; nothing was committed")]
+    Encoding { path: PathBuf, error: EncodingError },
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
     #[error(transparent)]
@@ -97,14 +145,19 @@ pub enum IngestError {
 }
 
 /// What one file added.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct IngestReport {
     pub created_dataset: bool,
     pub slices_written: usize,
     pub slices_skipped: usize,
+    /// Of `slices_written`, how many replaced slices the dataset had.
+    pub slices_replaced: usize,
     pub tiles_written: usize,
     pub tiles_sparse: usize,
     pub bytes: u64,
+    /// Variables whose values were re-encoded into the dataset's encoding,
+    /// with the largest error that introduced (in the variable's units).
+    pub reencoded: Vec<(String, Quantisation)>,
 }
 
 /// One unit of work: a variable at a time (or static).
@@ -113,6 +166,80 @@ struct Job {
     /// Index into the source's time dimension, if the variable has one.
     t_index: Option<usize>,
     time: Option<Timestamp>,
+    /// The time coordinate value in the dataset's units.
+    time_value: Option<f64>,
+}
+
+/// A tiled variable as it will be written: the dataset's definition, the
+/// source's type, and how source values become stored values.
+#[derive(Clone, Debug)]
+struct Plan {
+    def: VariableDef,
+    source_dtype: DataType,
+    has_time_dim: bool,
+    recode: Recode,
+}
+
+fn same_units(a: &str, b: &str) -> bool {
+    a.split_whitespace().collect::<Vec<_>>() == b.split_whitespace().collect::<Vec<_>>()
+}
+
+/// The source's times as dataset keys and dataset values: exact, or refused.
+struct TimeMapping {
+    src: CfTime,
+    dst: CfTime,
+    same: bool,
+    int_dtype: bool,
+}
+
+impl TimeMapping {
+    fn new(dataset: &TimeAxis, source: &TimeAxis) -> Result<Self, String> {
+        let cal = dataset.key_calendar().map_err(|e| e.to_string())?;
+        let src = CfTime::with_calendar(&source.units, cal).map_err(|e| e.to_string())?;
+        let dst = dataset.cf().map_err(|e| e.to_string())?;
+        Ok(TimeMapping { src, dst, same: same_units(&source.units, &dataset.units), int_dtype: !dataset.dtype.is_float() })
+    }
+
+    /// `(key, value in the dataset's units)` of a source value.
+    fn map(&self, v: f64, dataset: &TimeAxis) -> Result<(Timestamp, f64), String> {
+        let key = self.src.to_timestamp(v).map_err(|e| e.to_string())?;
+        let value = if self.same {
+            v
+        } else {
+            self.dst.exact_value(key).ok_or_else(|| {
+                format!(
+                    "time {} ({v} in this file's units) cannot be written exactly in the dataset's units {:?}",
+                    dataset.show(key),
+                    dataset.units
+                )
+            })?
+        };
+        if self.int_dtype && value.fract() != 0.0 {
+            return Err(format!(
+                "time {} is {value} {:?}, not a whole number, but the dataset stores {} times as {}",
+                dataset.show(key),
+                dataset.units,
+                dataset.name,
+                dataset.dtype.cdl_name()
+            ));
+        }
+        Ok((key, value))
+    }
+}
+
+/// Auxiliary variables of a later source must agree with the dataset's.
+fn same_aux(a: &AuxVar, b: &AuxVar) -> Option<String> {
+    if a.dims != b.dims {
+        let dims = |v: &AuxVar| v.dims.iter().map(|d| format!("{}={}", d.name, d.len)).collect::<Vec<_>>().join(", ");
+        return Some(format!("{} has dimensions ({}) in the dataset but ({}) here", a.name, dims(a), dims(b)));
+    }
+    for (i, (x, y)) in a.values.iter().zip(&b.values).enumerate() {
+        let tol = 1e-6 * x.abs().max(y.abs()).max(1e-30);
+        if !(x == y || (x - y).abs() <= tol || (x.is_nan() && y.is_nan())) {
+            return Some(format!("{}[{i}] is {x} in the dataset but {y} here", a.name));
+        }
+    }
+    None
 }
 
 /// Ingests one source file into a dataset.
@@ -139,7 +266,7 @@ pub async fn ingest_file(
     }
 
     let existing = catalogue.dataset(&opts.dataset).await?;
-    let def = match &existing {
+    let mut def = match &existing {
         Some(d) => {
             let def = &d.def;
             if let Some(diff) = def.grid.difference(&src.grid) {
@@ -151,12 +278,25 @@ pub async fn ingest_file(
             if let Some(f) = opts.format.filter(|f| *f != def.format) {
                 return Err(mismatch(format!("dataset {} has tile format {}, not {f}; the format is chosen when a dataset is created", def.name, def.format)));
             }
+            let mut def = def.clone();
             if let Some(ta) = &src.time_axis {
-                if d.stats.slice_count > 0 && ta.name != def.time.name {
-                    return Err(mismatch(format!("time axis is {} in the dataset but {} here", def.time.name, ta.name)));
+                if d.stats.slice_count == 0 {
+                    // A dataset of static variables takes its first time axis.
+                    def.time = ta.clone();
+                } else {
+                    if ta.name != def.time.name {
+                        return Err(mismatch(format!("time axis is {} in the dataset but {} here", def.time.name, ta.name)));
+                    }
+                    let (a, b) = (def.time.calendar(), ta.calendar());
+                    if a.as_ref().ok() != b.as_ref().ok() {
+                        return Err(mismatch(format!(
+                            "calendar of {} is {} in dataset {} but {} in this file; tessera does not convert between calendars",
+                            ta.name, def.time.calendar, def.name, ta.calendar
+                        )));
+                    }
                 }
             }
-            def.clone()
+            def
         }
         None => {
             let title = opts
@@ -173,68 +313,163 @@ pub async fn ingest_file(
                 tile: opts.tile.unwrap_or(TileShape::DEFAULT),
                 format: opts.format.unwrap_or(TileFormat::Nc4Deflate),
                 deflate_level: opts.deflate_level.unwrap_or(4).clamp(1, 9),
+                aux: Vec::new(),
+                slice_aux: Vec::new(),
             }
         }
     };
 
-    // Variables as the dataset will hold them: timed by --time when the
-    // source has no time dimension.
-    let mut var_defs = Vec::new();
-    for sv in &src.vars {
-        let mut v = sv.def.clone();
-        v.has_time = sv.has_time_dim || (src.time_axis.is_none() && opts.time.is_some());
-        var_defs.push(v);
+    // Times: keys and values in the dataset's calendar and units.
+    let mut times: Vec<(Timestamp, f64)> = Vec::new();
+    let mut mapping = None;
+    if let Some(ta) = &src.time_axis {
+        let m = TimeMapping::new(&def.time, ta).map_err(|e| mismatch(format!("time coordinate {}: {e}", ta.name)))?;
+        for &v in &src.time_values {
+            times.push(m.map(v, &def.time).map_err(&mismatch)?);
+        }
+        mapping = Some(m);
+    }
+    let mut slice_rows: BTreeMap<Timestamp, TimeSlice> = times
+        .iter()
+        .map(|&(t, value)| (t, TimeSlice { t, value: Some(value), aux: BTreeMap::new() }))
+        .collect();
+    for sa in &src.slice_aux {
+        match def.slice_aux.iter().find(|a| a.name == sa.var.name) {
+            Some(stored) if stored.dims != sa.var.dims => {
+                return Err(mismatch(format!("{}", same_aux(stored, &sa.var).unwrap_or_default())));
+            }
+            Some(_) => {}
+            None => def.slice_aux.push(sa.var.clone()),
+        }
+        for (k, values) in sa.values.iter().enumerate() {
+            let values = match (&mapping, sa.in_time_units) {
+                (Some(m), true) => values
+                    .iter()
+                    .map(|&b| m.map(b, &def.time).map(|(_, v)| v))
+                    .collect::<Result<Vec<f64>, String>>()
+                    .map_err(|e| mismatch(format!("{}: {e}", sa.var.name)))?,
+                _ => values.clone(),
+            };
+            if let Some(row) = times.get(k).and_then(|(t, _)| slice_rows.get_mut(t)) {
+                row.aux.insert(sa.var.name.clone(), values);
+            }
+        }
+    }
+    for a in &src.aux {
+        match def.aux.iter().find(|x| x.name == a.name) {
+            Some(stored) => {
+                if let Some(d) = same_aux(stored, a) {
+                    return Err(mismatch(format!("auxiliary variable differs from dataset {}: {d}", def.name)));
+                }
+            }
+            None => def.aux.push(a.clone()),
+        }
     }
 
-    // What is already there is skipped.
-    let mut done: HashSet<(String, Option<Timestamp>)> = HashSet::new();
-    if let Some(d) = &existing {
-        for stored in catalogue.variables(d.id).await? {
-            if let Some(new) = var_defs.iter().find(|v| v.name == stored.def.name) {
-                crate::catalogue::check_same_variable(&d.def.name, &stored.def, new)
-                    .map_err(|e| mismatch(e.to_string()))?;
-                for t in catalogue.ingested_times(stored.id).await? {
-                    done.insert((stored.def.name.clone(), t));
+    // Tiled variables as the dataset holds them, and how source values get
+    // there.
+    let stored: Vec<Variable> = match &existing {
+        Some(d) => catalogue.variables(d.id).await?,
+        None => Vec::new(),
+    };
+    if let Unpack::Vars(names) = &opts.unpack {
+        for n in names {
+            if !src.vars.iter().any(|v| &v.def.name == n) && !stored.iter().any(|v| &v.def.name == n) {
+                return Err(mismatch(format!("--unpack {n}: this file has no variable {n}")));
+            }
+        }
+    }
+    let mut plans: Vec<Plan> = Vec::new();
+    for sv in &src.vars {
+        let mut v = sv.def.clone();
+        v.has_time = sv.has_time_dim || (v.kind == VarKind::Data && src.time_axis.is_none() && opts.time.is_some());
+        let source_enc = Encoding::from_attrs(v.dtype, &v.attrs);
+        let encoding_err = |e: EncodingError| IngestError::Encoding { path: path.to_path_buf(), error: e };
+        let (def_v, recode) = match stored.iter().find(|s| s.def.name == v.name) {
+            Some(s) => {
+                crate::catalogue::check_same_variable(&def.name, &s.def, &v).map_err(|e| mismatch(e.to_string()))?;
+                if opts.unpack.applies_to(&v.name) && Encoding::from_attrs(s.def.dtype, &s.def.attrs).is_packed() {
+                    return Err(mismatch(format!(
+                        "--unpack is chosen when a variable is first ingested; {} is stored packed in dataset {} (ingest into a new dataset to unpack it)",
+                        v.name, def.name
+                    )));
                 }
+                let dataset_enc = Encoding::from_attrs(s.def.dtype, &s.def.attrs);
+                (s.def.clone(), encoding_plan(&v.name, &dataset_enc, &source_enc).map_err(encoding_err)?)
+            }
+            None if opts.unpack.applies_to(&v.name) && source_enc.is_packed() => {
+                let (dtype, attrs) = unpacked(&v.attrs, v.dtype);
+                let new = VariableDef { dtype, attrs, ..v.clone() };
+                let dataset_enc = Encoding::from_attrs(dtype, &new.attrs);
+                let recode = encoding_plan(&v.name, &dataset_enc, &source_enc).map_err(encoding_err)?;
+                (new, recode)
+            }
+            None => (v.clone(), Recode::Identity),
+        };
+        plans.push(Plan { def: def_v, source_dtype: v.dtype, has_time_dim: sv.has_time_dim, recode });
+    }
+
+    // What is already there is skipped, unless replacing.
+    let mut done: HashSet<(String, Option<Timestamp>)> = HashSet::new();
+    for s in &stored {
+        if plans.iter().any(|p| p.def.name == s.def.name) {
+            for t in catalogue.ingested_times(s.id).await? {
+                done.insert((s.def.name.clone(), t));
             }
         }
     }
     let mut jobs = Vec::new();
-    let mut skipped = 0;
-    for (i, (sv, v)) in src.vars.iter().zip(&var_defs).enumerate() {
-        let timed: Vec<(Option<usize>, Option<Timestamp>)> = if sv.has_time_dim {
-            src.times.iter().enumerate().map(|(k, t)| (Some(k), Some(*t))).collect()
-        } else if v.has_time {
-            vec![(None, opts.time)]
+    let (mut skipped, mut replaced) = (0, 0);
+    for (i, p) in plans.iter().enumerate() {
+        let timed: Vec<(Option<usize>, Option<Timestamp>, Option<f64>)> = if p.has_time_dim {
+            times.iter().enumerate().map(|(k, &(t, v))| (Some(k), Some(t), Some(v))).collect()
+        } else if p.def.has_time {
+            let value = opts.time.and_then(|t| def.time.cf().ok().map(|cf| cf.to_value(t)));
+            vec![(None, opts.time, value)]
         } else {
-            vec![(None, None)]
+            vec![(None, None, None)]
         };
-        for (t_index, time) in timed {
-            if done.contains(&(v.name.clone(), time)) {
-                skipped += 1;
-            } else {
-                jobs.push(Job { var: i, t_index, time });
+        for (t_index, time, time_value) in timed {
+            let present = done.contains(&(p.def.name.clone(), time));
+            if present && !opts.replace {
+                // Auxiliary coordinates on the grid (2-D lat/lon) come with
+                // every file; they are part of the grid, not news.
+                if !(p.def.kind == VarKind::Coordinate && time.is_none()) {
+                    skipped += 1;
+                }
+                continue;
             }
+            replaced += usize::from(present);
+            jobs.push(Job { var: i, t_index, time, time_value });
         }
     }
-    let mut report = IngestReport { created_dataset: existing.is_none(), slices_skipped: skipped, ..Default::default() };
+    if let (None, Some(t), Some(value)) = (&src.time_axis, opts.time, jobs.iter().find_map(|j| j.time_value)) {
+        slice_rows.insert(t, TimeSlice { t, value: Some(value), aux: BTreeMap::new() });
+    }
+    let mut report = IngestReport {
+        created_dataset: existing.is_none(),
+        slices_skipped: skipped,
+        slices_replaced: replaced,
+        ..Default::default()
+    };
     if jobs.is_empty() {
-        tracing::info!(file = %path.display(), dataset = %def.name, skipped, "nothing to do: already ingested");
+        tracing::info!(file = %path.display(), dataset = %def.name, skipped, "nothing to do: already ingested (--replace rewrites it)");
         return Ok(report);
     }
 
     // The (variable, time) pairs this file completes: exactly the jobs.
-    let slices: Vec<(String, Option<Timestamp>)> = jobs.iter().map(|j| (var_defs[j.var].name.clone(), j.time)).collect();
+    let slices: Vec<(String, Option<Timestamp>)> = jobs.iter().map(|j| (plans[j.var].def.name.clone(), j.time)).collect();
+    let job_times: HashSet<Timestamp> = jobs.iter().filter_map(|j| j.time).collect();
     report.slices_written = jobs.len();
 
     // Write the tiles on a blocking thread (libnetcdf).
-    let (tiles, sparse) = {
+    let (tiles, sparse, quantisation) = {
         let def = def.clone();
-        let var_defs = var_defs.clone();
+        let plans = plans.clone();
         let path = path.to_path_buf();
         let pool = pool.clone();
         let progress = opts.progress;
-        tokio::task::spawn_blocking(move || write_tiles(&path, &pool, &def, &var_defs, &jobs, progress))
+        tokio::task::spawn_blocking(move || write_tiles(&path, &pool, &def, &plans, &jobs, progress))
             .await
             .map_err(|e| IngestError::Task(e.to_string()))??
     };
@@ -246,7 +481,15 @@ pub async fn ingest_file(
     report.tiles_written = tiles.len();
     report.tiles_sparse = sparse;
     report.bytes = tiles.iter().map(|t| t.bytes).sum();
-    let batch = IngestBatch { dataset: def.clone(), variables: var_defs, slices, tiles };
+    report.reencoded = quantisation;
+    let batch = IngestBatch {
+        dataset: def.clone(),
+        variables: plans.iter().map(|p| p.def.clone()).collect(),
+        slices,
+        times: slice_rows.into_values().filter(|s| job_times.contains(&s.t)).collect(),
+        tiles,
+        replace: opts.replace,
+    };
     if let Err(e) = catalogue.commit_ingest(&batch).await {
         remove_tiles(pool, &batch.tiles);
         metrics::counter!("tessera_ingest_files_total", "result" => "failed").increment(1);
@@ -254,10 +497,21 @@ pub async fn ingest_file(
     }
     metrics::counter!("tessera_ingest_files_total", "result" => "ingested").increment(1);
     metrics::counter!("tessera_ingest_tiles_total").increment(report.tiles_written as u64);
+    for (var, q) in &report.reencoded {
+        tracing::info!(
+            file = %path.display(),
+            dataset = %def.name,
+            variable = %var,
+            max_quantisation_error = q.max_abs_error,
+            values = q.values,
+            "re-encoded into the dataset's encoding"
+        );
+    }
     tracing::info!(
         file = %path.display(),
         dataset = %def.name,
         slices = report.slices_written,
+        replaced = report.slices_replaced,
         skipped = report.slices_skipped,
         tiles = report.tiles_written,
         sparse = report.tiles_sparse,
@@ -282,26 +536,25 @@ fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
     bar
 }
 
+/// Tiles written, all-fill tiles skipped, and the re-encoding error per
+/// variable.
+type Written = (Vec<NewTile>, usize, Vec<(String, Quantisation)>);
+
 /// Cuts every job into tiles and writes the non-empty ones. On error, the
 /// files already written are removed.
-fn write_tiles(
-    path: &Path,
-    pool: &Pool,
-    def: &DatasetDef,
-    vars: &[crate::model::VariableDef],
-    jobs: &[Job],
-    progress: bool,
-) -> Result<(Vec<NewTile>, usize), IngestError> {
+fn write_tiles(path: &Path, pool: &Pool, def: &DatasetDef, plans: &[Plan], jobs: &[Job], progress: bool) -> Result<Written, IngestError> {
     let mut written: Vec<NewTile> = Vec::new();
-    let result = write_tiles_inner(path, pool, def, vars, jobs, progress, &mut written);
+    let mut quantisation: BTreeMap<String, Quantisation> = BTreeMap::new();
+    let result = write_tiles_inner(path, pool, def, plans, jobs, progress, &mut written, &mut quantisation);
     if result.is_err() {
         remove_tiles(pool, &written);
     }
-    result.map(|sparse| (written, sparse))
+    result.map(|sparse| (written, sparse, quantisation.into_iter().collect()))
 }
 
-/// Removes files this ingest wrote (never committed ones: re-ingesting
-/// skips every committed variable and time, so no path is shared).
+/// Removes files this ingest wrote. Every tile got a name no other file
+/// had (see [`write_new`]), so nothing committed, by this or any other
+/// writer, is touched.
 fn remove_tiles(pool: &Pool, tiles: &[NewTile]) {
     for t in tiles {
         if let Ok(p) = pool.resolve(&t.path) {
@@ -310,17 +563,20 @@ fn remove_tiles(pool: &Pool, tiles: &[NewTile]) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_tiles_inner(
     path: &Path,
     pool: &Pool,
     def: &DatasetDef,
-    vars: &[crate::model::VariableDef],
+    plans: &[Plan],
     jobs: &[Job],
     progress: bool,
     written: &mut Vec<NewTile>,
+    quantisation: &mut BTreeMap<String, Quantisation>,
 ) -> Result<usize, IngestError> {
     crate::store::tile::quiet_hdf5();
     let fail = |reason: String| SourceError { path: path.to_path_buf(), reason };
+    let calendar = def.time.key_calendar().map_err(|e| fail(e.to_string()))?;
     let file = netcdf::open(path).map_err(|e| fail(format!("not a readable NetCDF file ({e})")))?;
     let grid = &def.grid;
     let (ntx, nty) = grid.tile_counts(def.tile);
@@ -328,15 +584,24 @@ fn write_tiles_inner(
     let total: u64 = jobs
         .iter()
         .map(|j| {
-            let v = &vars[j.var];
+            let v = &plans[j.var].def;
             (grid.nx() * grid.ny() * v.dtype.size() * if v.has_level { nz } else { 1 }) as u64
         })
         .sum();
     let bar = progress_bar(progress, total);
     let mut sparse = 0;
     for job in jobs {
-        let var = &vars[job.var];
+        let plan = &plans[job.var];
+        let var = &plan.def;
         let fill = var.fill_value();
+        let recode = |a: TypedArray, q: &mut BTreeMap<String, Quantisation>| -> Result<TypedArray, IngestError> {
+            if matches!(plan.recode, Recode::Identity) {
+                return Ok(a);
+            }
+            let (out, got) = plan.recode.apply(&a).map_err(|e| IngestError::Encoding { path: path.to_path_buf(), error: e })?;
+            q.entry(var.name.clone()).or_default().merge(&got);
+            Ok(out)
+        };
         let nc_var = file.variable(&var.name).ok_or_else(|| fail(format!("variable {} disappeared", var.name)))?;
         let levels = if var.has_level { nz } else { 1 };
         let row_bytes = grid.nx() * var.dtype.size() * levels;
@@ -355,7 +620,7 @@ fn write_tiles_inner(
                 }
                 ranges.push(band_win.y..band_win.y + band_win.h);
                 ranges.push(x0..x0 + w);
-                let a = read_var(path, &nc_var, var.dtype, &ranges)?;
+                let a = read_var(path, &nc_var, plan.source_dtype, &ranges)?;
                 // Drop the time dimension: tiles take [level?, y, x].
                 let lead = usize::from(job.t_index.is_some());
                 Ok(with_typed_array!(a, arr => {
@@ -363,7 +628,7 @@ fn write_tiles_inner(
                     crate::store::tile::IntoTyped::typed(arr.into_shape_with_order(IxDyn(&shape)).expect("same element count"))
                 }))
             };
-            let band = if by_band { Some(read(0, grid.nx())?) } else { None };
+            let band = if by_band { Some(recode(read(0, grid.nx())?, quantisation)?) } else { None };
             for tx in 0..ntx {
                 let win = grid.tile_window(def.tile, TileIndex { tx, ty });
                 let data = match &band {
@@ -372,17 +637,21 @@ fn write_tiles_inner(
                         let view = arr.slice_axis(NdAxis(last), Slice::from(win.x..win.x + win.w));
                         crate::store::tile::IntoTyped::typed(view.as_standard_layout().into_owned())
                     }),
-                    None => read(win.x, win.w)?,
+                    None => recode(read(win.x, win.w)?, quantisation)?,
                 };
                 bar.inc((win.cells() * var.dtype.size() * levels) as u64);
                 if data.all_equal(fill) {
                     sparse += 1;
                     continue;
                 }
-                let rel = tile_rel_path(&def.name, &var.name, job.time, tx as u32, ty as u32);
+                let rel = tile_rel_path(&def.name, calendar, &var.name, job.time, tx as u32, ty as u32);
                 let abs = pool.resolve(&rel)?;
-                let spec = TileSpec { dataset: def, var, time: job.time, tile: TileIndex { tx, ty }, window: win };
-                let w = write_atomic(&abs, |tmp| write_tile(tmp, &spec, &data))?;
+                let spec = TileSpec { dataset: def, var, time: job.time, time_value: job.time_value, tile: TileIndex { tx, ty }, window: win };
+                let (abs, w) = write_new(&abs, |tmp| write_tile(tmp, &spec, &data))?;
+                let rel = match (rel.rsplit_once('/'), abs.file_name().and_then(|n| n.to_str())) {
+                    (Some((dir, _)), Some(name)) => format!("{dir}/{name}"),
+                    _ => rel,
+                };
                 written.push(NewTile {
                     variable: var.name.clone(),
                     time: job.time,
@@ -399,7 +668,7 @@ fn write_tiles_inner(
         if !progress {
             tracing::info!(
                 variable = %var.name,
-                time = %job.time.map_or("static".to_string(), |t| t.iso()),
+                time = %job.time.map_or("static".to_string(), |t| def.time.show(t)),
                 tiles = job_tiles,
                 seconds = job_started.elapsed().as_secs_f64(),
                 "slice written"

@@ -159,6 +159,26 @@ fn float_from_json(v: &Value) -> Option<f64> {
     }
 }
 
+/// Serde for `Vec<f64>` that keeps non-finite values (as the strings
+/// `"NaN"`, `"Inf"`, `"-Inf"`), which plain JSON numbers cannot carry.
+pub(crate) mod float_vec {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        Value::Array(v.iter().map(|&x| super::float_to_json(x)).collect()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let values = Vec::<Value>::deserialize(d)?;
+        values
+            .iter()
+            .map(|v| super::float_from_json(v).ok_or_else(|| D::Error::custom(format!("{v} is not a number"))))
+            .collect()
+    }
+}
+
 impl Serialize for Attribute {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let values: Value = match &self.value {

@@ -3,6 +3,7 @@
 use super::attr::{Attribute, Attributes};
 use super::dtype::DataType;
 use super::grid::{Grid, TileShape};
+use super::time::{Calendar, CfTime, TimeError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -108,6 +109,22 @@ impl fmt::Display for TileFormat {
     }
 }
 
+/// How the keys ([`super::Timestamp`]) of a dataset's time slices count
+/// time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimeKeys {
+    /// Archives made before CF calendars were supported: keys are proleptic
+    /// Gregorian milliseconds whatever `calendar` says (such archives only
+    /// hold standard, gregorian and proleptic_gregorian datasets). Kept so
+    /// that their keys, and the values served from them, never move.
+    #[default]
+    #[serde(rename = "proleptic")]
+    Proleptic,
+    /// Keys count the days of the dataset's own calendar.
+    #[serde(rename = "calendar")]
+    Calendar,
+}
+
 /// The time axis of a dataset: its coordinate name and CF encoding. The
 /// values are the dataset's time slices, kept in their own rows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,6 +136,15 @@ pub struct TimeAxis {
     /// Every attribute of the source's time variable (units and calendar
     /// included), in source order.
     pub attrs: Vec<Attribute>,
+    /// The stored type of the time coordinate (ERA5 keeps int32 hours).
+    #[serde(default = "f64_type")]
+    pub dtype: DataType,
+    #[serde(default)]
+    pub keys: TimeKeys,
+}
+
+fn f64_type() -> DataType {
+    DataType::F64
 }
 
 impl TimeAxis {
@@ -136,7 +162,68 @@ impl TimeAxis {
                 Attribute::text("calendar", "standard"),
                 Attribute::text("axis", "T"),
             ],
+            dtype: DataType::F64,
+            keys: TimeKeys::Calendar,
         }
+    }
+
+    /// The calendar the slice keys count in.
+    pub fn key_calendar(&self) -> Result<Calendar, TimeError> {
+        match self.keys {
+            TimeKeys::Proleptic => Ok(Calendar::ProlepticGregorian),
+            TimeKeys::Calendar => Calendar::parse(Some(&self.calendar)),
+        }
+    }
+
+    /// The dataset's own calendar (as its sources declare it).
+    pub fn calendar(&self) -> Result<Calendar, TimeError> {
+        Calendar::parse(Some(&self.calendar))
+    }
+
+    /// Values of the time coordinate <-> slice keys.
+    pub fn cf(&self) -> Result<CfTime, TimeError> {
+        CfTime::with_calendar(&self.units, self.key_calendar()?)
+    }
+
+    /// A slice key for people: a date in the dataset's calendar.
+    pub fn show(&self, t: super::Timestamp) -> String {
+        self.key_calendar().unwrap_or(Calendar::Standard).iso(t)
+    }
+}
+
+/// One dimension of an auxiliary variable: a dataset axis (same name and
+/// length) or one of its own (`bnds`, `nv`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuxDim {
+    pub name: String,
+    pub len: usize,
+}
+
+/// A small variable that belongs to the dataset without being tiled data:
+/// spatial bounds (`lat_bnds(lat, bnds)`), scalar coordinates
+/// (`height = 2 m`), 1-D auxiliary coordinates; and, in
+/// [`DatasetDef::slice_aux`], variables that follow the time slices
+/// (`time_bnds(time, bnds)`: `dims` then omit time, and the values live in
+/// each slice's row).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuxVar {
+    pub name: String,
+    pub dtype: DataType,
+    pub dims: Vec<AuxDim>,
+    pub attrs: Vec<Attribute>,
+    /// Row-major values, exactly as the source had them (empty for
+    /// per-slice variables).
+    #[serde(default, with = "super::attr::float_vec")]
+    pub values: Vec<f64>,
+}
+
+impl AuxVar {
+    /// Number of values (1 for a scalar).
+    pub fn len(&self) -> usize {
+        self.dims.iter().map(|d| d.len).product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -153,6 +240,40 @@ pub struct DatasetDef {
     pub format: TileFormat,
     /// Deflate level 1-9 for `nc4-deflate` tiles.
     pub deflate_level: u8,
+    /// Static auxiliary variables (bounds, scalar and 1-D coordinates).
+    #[serde(default)]
+    pub aux: Vec<AuxVar>,
+    /// Auxiliary variables that follow the time slices (time bounds).
+    #[serde(default)]
+    pub slice_aux: Vec<AuxVar>,
+}
+
+/// What a tiled variable is to its dataset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VarKind {
+    /// A data variable: a layer, a band.
+    #[default]
+    Data,
+    /// An auxiliary coordinate or cell measure on the grid (2-D `lat(y, x)`
+    /// of a projected grid), stored as tiles and served with the data.
+    Coordinate,
+}
+
+impl VarKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            VarKind::Data => "data",
+            VarKind::Coordinate => "coordinate",
+        }
+    }
+    pub fn parse(s: &str) -> Option<VarKind> {
+        match s {
+            "data" => Some(VarKind::Data),
+            "coordinate" => Some(VarKind::Coordinate),
+            _ => None,
+        }
+    }
 }
 
 /// A variable (band) of a dataset.
@@ -164,8 +285,11 @@ pub struct VariableDef {
     pub has_time: bool,
     /// True when the variable spans the dataset's vertical axis.
     pub has_level: bool,
-    /// Every attribute of the source variable, in source order.
+    /// Every attribute of the variable, in source order: its encoding
+    /// (`scale_factor`, `add_offset`, `_FillValue`...) is the dataset's.
     pub attrs: Vec<Attribute>,
+    #[serde(default)]
+    pub kind: VarKind,
 }
 
 impl VariableDef {

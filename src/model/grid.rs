@@ -1,8 +1,10 @@
 //! Grid geometry and tile arithmetic.
 //!
-//! A grid is a regular raster: `nx` columns and `ny` rows with coordinates
-//! `x0 + i*dx` and `y0 + j*dy` (cell centres). `dy` is negative for north-up
-//! data and is kept as the source had it. Tiles cut the grid into windows of
+//! A grid is `nx` columns and `ny` rows whose coordinates are kept exactly
+//! as the source gave them (bit for bit): any strictly monotonic axis is a
+//! grid axis, whether regular, Gaussian or stretched, because the tile
+//! geometry works on indices and never on coordinate values. Latitude may run
+//! either way and is kept as it is. Tiles cut the grid into windows of
 //! `tile_w x tile_h` cells; tile `(tx, ty)` covers columns
 //! `tx*tile_w .. min((tx+1)*tile_w, nx)` and rows likewise, so edge tiles are
 //! smaller.
@@ -37,6 +39,8 @@ pub enum AxisError {
     Irregular { name: String, index: usize, got: f64, expected: f64, first: f64, step: f64 },
     #[error("axis {name} has repeated or non-finite coordinates")]
     Degenerate { name: String },
+    #[error("axis {name} is not monotonic: value {index} ({got}) does not continue the direction of the values before it")]
+    NotMonotonic { name: String, index: usize, got: f64 },
 }
 
 impl Axis {
@@ -75,7 +79,57 @@ impl Axis {
         Ok((first, step))
     }
 
-    /// The same axis within tolerance (values), same name and length.
+    /// Checks the axis can index a grid: finite, strictly increasing or
+    /// strictly decreasing.
+    pub fn check_monotonic(&self) -> Result<(), AxisError> {
+        if self.values.is_empty() {
+            return Err(AxisError::Empty(self.name.clone()));
+        }
+        if self.values.iter().any(|v| !v.is_finite()) {
+            return Err(AxisError::Degenerate { name: self.name.clone() });
+        }
+        if self.values.len() < 2 {
+            return Ok(());
+        }
+        let up = self.values[1] > self.values[0];
+        for (i, w) in self.values.windows(2).enumerate() {
+            let ok = if up { w[1] > w[0] } else { w[1] < w[0] };
+            if !ok {
+                if w[1] == w[0] {
+                    return Err(AxisError::Degenerate { name: self.name.clone() });
+                }
+                return Err(AxisError::NotMonotonic { name: self.name.clone(), index: i + 1, got: w[1] });
+            }
+        }
+        Ok(())
+    }
+
+    /// True for a strictly monotonic axis.
+    pub fn is_monotonic(&self) -> bool {
+        self.check_monotonic().is_ok()
+    }
+
+    /// The first value and the mean spacing, for people and for the
+    /// catalogue's summary columns (never for geometry).
+    pub fn span(&self) -> (f64, f64) {
+        let n = self.values.len();
+        let first = self.values.first().copied().unwrap_or(0.0);
+        let last = self.values.last().copied().unwrap_or(first);
+        (first, if n > 1 { (last - first) / (n - 1) as f64 } else { 1.0 })
+    }
+
+    /// The width of cell `i`: the distance to its nearer neighbour.
+    fn cell_width(&self, i: usize) -> f64 {
+        let v = &self.values;
+        let left = if i > 0 { (v[i] - v[i - 1]).abs() } else { f64::INFINITY };
+        let right = if i + 1 < v.len() { (v[i + 1] - v[i]).abs() } else { f64::INFINITY };
+        let w = left.min(right);
+        if w.is_finite() { w } else { 1.0 }
+    }
+
+    /// The same axis within tolerance (1% of the local cell width), same
+    /// name and length. A later source may carry the same coordinates in
+    /// another precision; the dataset keeps the first source's values.
     pub fn difference(&self, other: &Axis) -> Option<String> {
         if self.name != other.name {
             return Some(format!("axis is named {} in the dataset but {} here", self.name, other.name));
@@ -88,32 +142,30 @@ impl Axis {
                 other.len()
             ));
         }
-        let step = match self.regular() {
-            Ok((_, s)) if self.len() > 1 => s.abs(),
-            _ => 1.0,
-        };
         for (i, (a, b)) in self.values.iter().zip(&other.values).enumerate() {
-            if !((a - b).abs() <= REGULAR_TOLERANCE * step) {
+            if !((a - b).abs() <= REGULAR_TOLERANCE * self.cell_width(i)) {
                 return Some(format!("{}[{i}] is {a} in the dataset but {b} here", self.name));
             }
         }
         None
     }
-
-    /// Index of the first value that is not increasing or decreasing like
-    /// the first step, if any: used to check monotonic axes.
-    pub fn is_monotonic(&self) -> bool {
-        let up = self.values.windows(2).all(|w| w[1] > w[0]);
-        let down = self.values.windows(2).all(|w| w[1] < w[0]);
-        up || down
-    }
 }
 
 /// A CF grid mapping variable (name and attributes) for projected data.
+/// Its value carries no meaning in CF; the source's type and value are
+/// kept when numeric (an `int crs` of 0 otherwise).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GridMapping {
     pub name: String,
     pub attrs: Vec<Attribute>,
+    #[serde(default = "int_type")]
+    pub dtype: DataType,
+    #[serde(default)]
+    pub value: f64,
+}
+
+fn int_type() -> DataType {
+    DataType::I32
 }
 
 /// Coordinate reference system. `None` everywhere means geographic
@@ -166,10 +218,13 @@ impl Grid {
         self.y.len()
     }
 
-    /// Checks both horizontal axes are regular; returns `(x0, dx, y0, dy)`.
+    /// Checks both horizontal axes are monotonic; returns their first
+    /// values and mean spacings `(x0, dx, y0, dy)` (a summary only).
     pub fn geometry(&self) -> Result<(f64, f64, f64, f64), AxisError> {
-        let (x0, dx) = self.x.regular()?;
-        let (y0, dy) = self.y.regular()?;
+        self.x.check_monotonic()?;
+        self.y.check_monotonic()?;
+        let (x0, dx) = self.x.span();
+        let (y0, dy) = self.y.span();
         Ok((x0, dx, y0, dy))
     }
 
@@ -312,6 +367,25 @@ mod tests {
         assert!(err.contains("not regularly spaced") && err.contains("value 2"), "{err}");
         assert!(axis("x", vec![1.0, 1.0]).regular().is_err());
         assert!(axis("x", vec![]).regular().is_err());
+    }
+
+    #[test]
+    fn monotonic_axes_pass_whatever_their_spacing() {
+        // Gaussian-like and stretched axes are grid axes.
+        assert!(axis("lat", vec![88.57, 86.72, 84.86, 60.0, -3.0]).check_monotonic().is_ok());
+        assert!(axis("z", vec![0.0, 1.0, 3.0, 7.0, 15.0]).check_monotonic().is_ok());
+        let e = axis("x", vec![0.0, 1.0, 0.5]).check_monotonic().unwrap_err().to_string();
+        assert!(e.contains("not monotonic") && e.contains("value 2"), "{e}");
+        assert!(axis("x", vec![0.0, 0.0]).check_monotonic().is_err());
+        assert!(axis("x", vec![0.0, f64::NAN]).check_monotonic().is_err());
+        assert!(axis("x", vec![]).check_monotonic().is_err());
+        // Differences are judged against the local cell width.
+        let a = axis("lat", vec![0.0, 1.0, 1.1, 5.0]);
+        let mut b = a.clone();
+        b.values[2] = 1.1005;
+        assert_eq!(a.difference(&b), None);
+        b.values[2] = 1.102;
+        assert!(a.difference(&b).unwrap().contains("lat[2]"));
     }
 
     #[test]

@@ -8,9 +8,11 @@ mod encoding;
 mod grid;
 mod time;
 
+pub(crate) use attr::float_vec;
 pub use attr::{AttrValue, Attribute, Attributes};
 pub use dataset::{
-    DatasetDef, DatasetName, NameError, TileFormat, TimeAxis, VariableDef, is_safe_name,
+    AuxDim, AuxVar, DatasetDef, DatasetName, NameError, TileFormat, TimeAxis, TimeKeys, VarKind, VariableDef,
+    is_safe_name,
 };
 pub use dtype::{DataType, IntoTyped, TypedArray};
 pub use encoding::{Encoding, EncodingError, Quantisation, Recode, plan as encoding_plan, unpacked};

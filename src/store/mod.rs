@@ -6,15 +6,17 @@
 //! ```
 //!
 //! Every file is written under a temporary name in its final directory
-//! (`.<name>.tmp-<pid>-<n>`), fsynced, renamed into place and the directory
-//! fsynced: a reader never sees half a tile, and a crash leaves at most a
-//! temporary file that `fsck --repair` removes. The pool is the data; the
-//! catalogue is the index.
+//! (`.<name>.tmp-<pid>-<n>`), fsynced, renamed onto a name no other file has
+//! (`<var>_tile_x<tx>_y<ty>.nc`, else `....1.nc`, `....2.nc`: see
+//! [`write_new`]) and the directory fsynced: a reader never sees half a
+//! tile, no writer ever replaces a file another one wrote, and a crash
+//! leaves at most files no catalogue row names, which `fsck --repair`
+//! removes. The pool is the data; the catalogue is the index.
 
 pub mod reader;
 pub mod tile;
 
-use crate::model::{DatasetName, Timestamp, format_slice_dir, parse_slice_dir};
+use crate::model::{Calendar, DatasetName, Timestamp};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -45,20 +47,23 @@ pub struct Pool {
     root: PathBuf,
 }
 
-/// Where one tile lives, relative to the pool root.
-pub fn tile_rel_path(dataset: &DatasetName, var: &str, time: Option<Timestamp>, tx: u32, ty: u32) -> String {
-    format!("{}/{}/{var}_tile_x{tx}_y{ty}.nc", dataset, slice_dir_name(time))
+/// Where one tile lives, relative to the pool root (the first choice: a
+/// writer takes the next free name when it is taken, see [`write_new`]).
+/// Slice directories are dates in the dataset's calendar (`2001-02-30T...`
+/// in a 360_day dataset).
+pub fn tile_rel_path(dataset: &DatasetName, calendar: Calendar, var: &str, time: Option<Timestamp>, tx: u32, ty: u32) -> String {
+    format!("{}/{}/{var}_tile_x{tx}_y{ty}.nc", dataset, slice_dir_name(calendar, time))
 }
 
 /// The directory name of a time slice, or `static`.
-pub fn slice_dir_name(time: Option<Timestamp>) -> String {
-    time.map_or_else(|| STATIC_DIR.to_string(), format_slice_dir)
+pub fn slice_dir_name(calendar: Calendar, time: Option<Timestamp>) -> String {
+    time.map_or_else(|| STATIC_DIR.to_string(), |t| calendar.slice_dir(t))
 }
 
 /// The time a slice directory stands for: `Some(None)` for `static`,
 /// `None` if the name is neither.
-pub fn parse_slice_dir_name(name: &str) -> Option<Option<Timestamp>> {
-    if name == STATIC_DIR { Some(None) } else { parse_slice_dir(name).map(Some) }
+pub fn parse_slice_dir_name(calendar: Calendar, name: &str) -> Option<Option<Timestamp>> {
+    if name == STATIC_DIR { Some(None) } else { calendar.parse_slice_dir(name).map(Some) }
 }
 
 impl Pool {
@@ -117,29 +122,47 @@ pub fn is_temporary(name: &str) -> bool {
     name.starts_with('.') && name.contains(".tmp-")
 }
 
-/// Writes `path` atomically: `write` fills a temporary file in the same
-/// directory, which is then fsynced, hashed, renamed over `path`, and the
-/// directory fsynced. On error the temporary file is removed.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<Written> {
+/// Writes a new file at `path` or, when that name is taken, at the first
+/// free `<stem>.<n>.<ext>` (n = 1, 2, ...); never over an existing file.
+/// Returns the path written. The name is claimed with an exclusive create
+/// (atomic on local filesystems and NFSv3+), so two writers can never end
+/// up with the same file, and a writer that cleans up after itself removes
+/// only what it wrote. The bytes go to a temporary file first, fsynced and
+/// hashed, then renamed onto the claimed name: a reader never sees half a
+/// file.
+pub fn write_new(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<(PathBuf, Written)> {
     let dir = path.parent().ok_or_else(|| StoreError::Invalid {
         path: path.to_path_buf(),
         message: "no parent directory".into(),
     })?;
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("tile");
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), TMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
     let result = (|| {
         write(&tmp)?;
         let file = fs::File::open(&tmp).map_err(io_err(&tmp))?;
         file.sync_all().map_err(io_err(&tmp))?;
         let written = checksum_file(&tmp)?;
-        fs::rename(&tmp, path).map_err(io_err(path))?;
-        sync_dir(dir)?;
-        Ok(written)
+        let (stem, ext) = match name.rsplit_once('.') {
+            Some((s, e)) => (s, format!(".{e}")),
+            None => (name, String::new()),
+        };
+        for n in 0..100_000u32 {
+            let candidate = if n == 0 { path.to_path_buf() } else { dir.join(format!("{stem}.{n}{ext}")) };
+            match fs::OpenOptions::new().write(true).create_new(true).open(&candidate) {
+                Ok(_) => {
+                    if let Err(e) = fs::rename(&tmp, &candidate) {
+                        let _ = fs::remove_file(&candidate);
+                        return Err(io_err(&candidate)(e));
+                    }
+                    sync_dir(dir)?;
+                    return Ok((candidate, written));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err(&candidate)(e)),
+            }
+        }
+        Err(StoreError::Invalid { path: path.to_path_buf(), message: "no free file name".into() })
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -177,12 +200,19 @@ mod tests {
     #[test]
     fn layout() {
         let ds = DatasetName::parse("sst").unwrap();
+        let std = Calendar::Standard;
         let t = crate::model::parse_user_time("2010-01-15T12:00:00Z").unwrap();
-        assert_eq!(tile_rel_path(&ds, "sst", Some(t), 2, 1), "sst/2010-01-15T12-00-00.000/sst_tile_x2_y1.nc");
-        assert_eq!(tile_rel_path(&ds, "mask", None, 0, 0), "sst/static/mask_tile_x0_y0.nc");
-        assert_eq!(parse_slice_dir_name("static"), Some(None));
-        assert_eq!(parse_slice_dir_name("2010-01-15T12-00-00.000"), Some(Some(t)));
-        assert_eq!(parse_slice_dir_name("junk"), None);
+        assert_eq!(tile_rel_path(&ds, std, "sst", Some(t), 2, 1), "sst/2010-01-15T12-00-00.000/sst_tile_x2_y1.nc");
+        assert_eq!(tile_rel_path(&ds, std, "mask", None, 0, 0), "sst/static/mask_tile_x0_y0.nc");
+        assert_eq!(parse_slice_dir_name(std, "static"), Some(None));
+        assert_eq!(parse_slice_dir_name(std, "2010-01-15T12-00-00.000"), Some(Some(t)));
+        assert_eq!(parse_slice_dir_name(std, "junk"), None);
+        // A date only the 360_day calendar has names its directory.
+        let d360 = Calendar::Day360;
+        let t = d360.parse_user_time("2001-02-30").unwrap();
+        assert_eq!(slice_dir_name(d360, Some(t)), "2001-02-30T00-00-00.000");
+        assert_eq!(parse_slice_dir_name(d360, "2001-02-30T00-00-00.000"), Some(Some(t)));
+        assert_eq!(parse_slice_dir_name(std, "2001-02-30T00-00-00.000"), None);
     }
 
     #[test]
@@ -195,18 +225,35 @@ mod tests {
     }
 
     #[test]
-    fn atomic_write_leaves_no_temporary_on_failure() {
+    fn new_files_never_replace_existing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("s/sst_tile_x0_y0.nc");
+        let (a, _) = write_new(&target, |tmp| fs::write(tmp, b"one").map_err(io_err(tmp))).unwrap();
+        let (b, _) = write_new(&target, |tmp| fs::write(tmp, b"two").map_err(io_err(tmp))).unwrap();
+        let (c, _) = write_new(&target, |tmp| fs::write(tmp, b"three").map_err(io_err(tmp))).unwrap();
+        assert_eq!(a, target);
+        assert_eq!(b, dir.path().join("s/sst_tile_x0_y0.1.nc"));
+        assert_eq!(c, dir.path().join("s/sst_tile_x0_y0.2.nc"));
+        assert_eq!(fs::read(&a).unwrap(), b"one");
+        assert_eq!(fs::read(&b).unwrap(), b"two");
+        // A failed write leaves nothing behind and claims no name.
+        assert!(write_new(&target, |tmp| Err(StoreError::Invalid { path: tmp.to_path_buf(), message: "x".into() })).is_err());
+        assert_eq!(fs::read_dir(dir.path().join("s")).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("x/y.nc");
-        let err = write_atomic(&target, |tmp| {
+        let err = write_new(&target, |tmp| {
             fs::write(tmp, b"half").unwrap();
             Err(StoreError::Invalid { path: tmp.to_path_buf(), message: "boom".into() })
         });
         assert!(err.is_err());
         assert_eq!(fs::read_dir(dir.path().join("x")).unwrap().count(), 0);
-        let w = write_atomic(&target, |tmp| fs::write(tmp, b"data").map_err(io_err(tmp))).unwrap();
+        let (p, w) = write_new(&target, |tmp| fs::write(tmp, b"data").map_err(io_err(tmp))).unwrap();
         assert_eq!(w.bytes, 4);
-        assert_eq!(fs::read(&target).unwrap(), b"data");
+        assert_eq!(fs::read(&p).unwrap(), b"data");
         assert!(w.checksum.starts_with("blake3:"));
         assert_eq!(fs::read_dir(dir.path().join("x")).unwrap().count(), 1);
     }

@@ -14,7 +14,7 @@
 
 use super::{Result, StoreError};
 use crate::model::{
-    AttrValue, Attribute, CfTime, DataType, DatasetDef, TileFormat, TileIndex, Timestamp, TypedArray, VariableDef,
+    AttrValue, Attribute, DataType, DatasetDef, TileFormat, TileIndex, Timestamp, TypedArray, VariableDef,
     Window,
 };
 use crate::{with_data_type, with_typed_array};
@@ -64,6 +64,9 @@ pub struct TileSpec<'a> {
     pub dataset: &'a DatasetDef,
     pub var: &'a VariableDef,
     pub time: Option<Timestamp>,
+    /// The time coordinate value in the dataset's units (derived from
+    /// `time` when absent).
+    pub time_value: Option<f64>,
     pub tile: TileIndex,
     pub window: Window,
 }
@@ -235,7 +238,7 @@ fn put_coord(var: &mut netcdf::VariableMut<'_>, t: DataType, values: &[f64], cla
 pub use crate::model::IntoTyped;
 
 /// Writes one tile file at `path` (normally a temporary name, see
-/// [`super::write_atomic`]). `data` has shape `[level?, h, w]`.
+/// [`super::write_new`]). `data` has shape `[level?, h, w]`.
 pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result<()> {
     quiet_hdf5();
     let err = nc_err(path);
@@ -272,7 +275,7 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
     }
     file.add_attribute("tessera_dataset", ds.name.as_str()).map_err(&err)?;
     file.add_attribute("tessera_variable", var.name.as_str()).map_err(&err)?;
-    file.add_attribute("tessera_time", spec.time.map_or("static".to_string(), |t| t.iso()).as_str()).map_err(&err)?;
+    file.add_attribute("tessera_time", spec.time.map_or("static".to_string(), |t| ds.time.show(t)).as_str()).map_err(&err)?;
     file.add_attribute("tessera_tile_x", spec.tile.tx as i32).map_err(&err)?;
     file.add_attribute("tessera_tile_y", spec.tile.ty as i32).map_err(&err)?;
     file.add_attribute("tessera_x_offset", w.x as i32).map_err(&err)?;
@@ -281,13 +284,13 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
     let mut wr = Writer { file: &mut file, classic };
     let mut time_value = None;
     if let (Some(t), true) = (spec.time, var.has_time) {
-        let cf = CfTime::parse(&ds.time.units, Some(&ds.time.calendar)).map_err(|e| StoreError::Invalid {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let mut tv = wr.add_var(tname, DataType::F64, &[tname]).map_err(&err)?;
-        put_attrs(&mut tv, &ds.time.attrs, DataType::F64, classic).map_err(&err)?;
-        time_value = Some(cf.to_value(t));
+        let value = match spec.time_value {
+            Some(v) => v,
+            None => ds.time.cf().map_err(|e| StoreError::Invalid { path: path.to_path_buf(), message: e.to_string() })?.to_value(t),
+        };
+        let mut tv = wr.add_var(tname, ds.time.dtype, &[tname]).map_err(&err)?;
+        put_attrs(&mut tv, &ds.time.attrs, ds.time.dtype, classic).map_err(&err)?;
+        time_value = Some(value);
     }
     for (axis, values) in [
         (level, level.map(|l| l.values.clone())),
@@ -300,8 +303,8 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
         }
     }
     if let (Some(gm), true) = (&ds.grid.crs.grid_mapping, var.attrs.iter().any(|a| a.name == "grid_mapping")) {
-        let mut v = wr.add_var(&gm.name, DataType::I32, &[]).map_err(&err)?;
-        put_attrs(&mut v, &gm.attrs, DataType::I32, classic).map_err(&err)?;
+        let mut v = wr.add_var(&gm.name, gm.dtype, &[]).map_err(&err)?;
+        put_attrs(&mut v, &gm.attrs, gm.dtype, classic).map_err(&err)?;
     }
     {
         let mut v = wr.add_var(&var.name, var.dtype, &dims).map_err(&err)?;
@@ -324,7 +327,7 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
     // Data: coordinates, then the variable.
     if let Some(tv) = time_value {
         let mut v = file.variable_mut(tname).expect("defined above");
-        v.put_values(&[tv], Extents::All).map_err(&err)?;
+        put_coord(&mut v, ds.time.dtype, &[tv], classic).map_err(&err)?;
     }
     if let Some(l) = level {
         let mut v = file.variable_mut(&l.name).expect("defined above");

@@ -2,7 +2,8 @@
 
 use crate::common;
 use std::sync::Arc;
-use tessera::catalogue::{Catalogue, CatalogueError, IngestBatch, NewTile, TileQuery, TimeSel};
+use std::collections::BTreeMap;
+use tessera::catalogue::{Catalogue, CatalogueError, IngestBatch, MetadataEdit, NewTile, TileQuery, TimeSel, TimeSlice};
 use tessera::model::*;
 
 fn axis(name: &str, n: usize, first: f64, step: f64) -> Axis {
@@ -28,7 +29,21 @@ fn dataset(name: &str, nx: usize) -> DatasetDef {
         tile: TileShape::new(2, 2).unwrap(),
         format: TileFormat::Nc4Deflate,
         deflate_level: 4,
+        aux: vec![],
+        slice_aux: vec![],
     }
+}
+
+/// Values whose shortest decimal forms take 17 digits: they must come back
+/// from the catalogue bit for bit.
+/// (Ascending, so that they can be a grid axis.)
+const HARD: [f64; 4] = [-179.99583333333334, 0.1 + 0.2, 9.104166666666657, 235.00167851802118];
+
+fn slice(t: i64, value: f64) -> TimeSlice {
+    let mut aux = BTreeMap::new();
+    aux.insert("time_bnds".to_string(), vec![value - 0.5, value + 0.5]);
+    aux.insert("odd".to_string(), vec![f64::NAN, f64::NEG_INFINITY, HARD[1]]);
+    TimeSlice { t: Timestamp(t), value: Some(value), aux }
 }
 
 fn var(name: &str, dtype: DataType, has_time: bool) -> VariableDef {
@@ -40,7 +55,9 @@ fn var(name: &str, dtype: DataType, has_time: bool) -> VariableDef {
         attrs: vec![
             Attribute::new("_FillValue", AttrValue::I16(vec![-32768])),
             Attribute::new("scale_factor", AttrValue::F32(vec![0.01])),
+            Attribute::new("add_offset", AttrValue::F64(vec![HARD[1]])),
         ],
+        kind: VarKind::Data,
     }
 }
 
@@ -65,11 +82,23 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert!(cat.dataset(&name).await.unwrap().is_none());
 
     // First ingest creates the dataset.
-    let def = dataset("ds", 5);
+    let mut def = dataset("ds", 5);
+    def.grid.x.dtype = DataType::F64;
+    def.grid.x.values[..4].copy_from_slice(&HARD);
+    def.grid.x.values[4] = 1e3;
+    def.aux.push(AuxVar {
+        name: "lon_bnds".into(),
+        dtype: DataType::F64,
+        dims: vec![AuxDim { name: "lon".into(), len: 5 }, AuxDim { name: "bnds".into(), len: 2 }],
+        attrs: vec![],
+        values: vec![HARD[0], HARD[1], HARD[2], HARD[3], f64::INFINITY, 1.0, 2.0, 3.0, 4.0, f64::NEG_INFINITY],
+    });
     let batch = IngestBatch {
         dataset: def.clone(),
         variables: vec![var("chl", DataType::I16, true), var("mask", DataType::U8, false)],
         slices: vec![("chl".into(), Some(Timestamp(2000))), ("chl".into(), Some(Timestamp(1000))), ("mask".into(), None)],
+        times: vec![slice(1000, HARD[0]), slice(2000, 2.0)],
+        replace: false,
         tiles: vec![
             tile("chl", Some(1000), 0, 0),
             tile("chl", Some(1000), 1, 0),
@@ -80,6 +109,9 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
         ],
     };
     let d = cat.commit_ingest(&batch).await.unwrap();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&d.def.grid.x.values), bits(&def.grid.x.values), "coordinates round-trip bit for bit");
+    assert_eq!(bits(&d.def.aux[0].values), bits(&def.aux[0].values), "auxiliary values round-trip bit for bit, infinities included");
     assert_eq!(d.def, def, "definition round-trips exactly");
     assert_eq!(d.version, 1);
     assert_eq!(d.stats.slice_count, 2);
@@ -94,7 +126,12 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert_eq!(vars.iter().map(|v| v.def.name.as_str()).collect::<Vec<_>>(), ["chl", "mask"]);
     assert_eq!(vars[0].def, var("chl", DataType::I16, true));
     let (chl, mask) = (vars[0].id, vars[1].id);
-    assert_eq!(cat.time_slices(d.id).await.unwrap(), vec![Timestamp(1000), Timestamp(2000)]);
+    let slices = cat.time_slices(d.id).await.unwrap();
+    assert_eq!(slices.iter().map(|s| s.t).collect::<Vec<_>>(), vec![Timestamp(1000), Timestamp(2000)]);
+    assert_eq!(slices[0].value.unwrap().to_bits(), HARD[0].to_bits(), "time values are exact");
+    assert_eq!(bits(&slices[0].aux["time_bnds"]), bits(&[HARD[0] - 0.5, HARD[0] + 0.5]));
+    assert!(slices[0].aux["odd"][0].is_nan() && slices[0].aux["odd"][1] == f64::NEG_INFINITY);
+    assert_eq!(slices[0].aux["odd"][2].to_bits(), HARD[1].to_bits());
     let mut times = cat.ingested_times(chl).await.unwrap();
     times.sort();
     assert_eq!(times, vec![Some(Timestamp(1000)), Some(Timestamp(2000))]);
@@ -123,6 +160,9 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
         dataset: def.clone(),
         variables: vec![var("chl", DataType::I16, true), var("sst", DataType::F32, true)],
         slices: vec![("chl".into(), Some(Timestamp(3000))), ("sst".into(), Some(Timestamp(1000)))],
+        // A slice the dataset has keeps its values; a new one brings its own.
+        times: vec![slice(3000, 3.0), slice(1000, 99.0)],
+        replace: false,
         tiles: vec![tile("chl", Some(3000), 1, 1), tile("sst", Some(1000), 0, 0)],
     };
     let d2 = cat.commit_ingest(&batch2).await.unwrap();
@@ -131,12 +171,16 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert_eq!(d2.stats.t_max, Some(Timestamp(3000)));
     assert_eq!(d2.stats.tile_count, 8);
     assert_eq!(cat.variables(d.id).await.unwrap().len(), 3);
+    let slices = cat.time_slices(d.id).await.unwrap();
+    assert_eq!(slices.iter().map(|s| s.value.unwrap()).collect::<Vec<_>>(), [HARD[0], 2.0, 3.0]);
 
     // Conflicts leave nothing behind.
     let dup = IngestBatch {
         dataset: def.clone(),
         variables: vec![var("chl", DataType::I16, true), var("new", DataType::F64, true)],
         slices: vec![("new".into(), Some(Timestamp(5000))), ("chl".into(), Some(Timestamp(1000)))],
+        times: vec![slice(5000, 5.0)],
+        replace: false,
         tiles: vec![tile("new", Some(5000), 0, 0)],
     };
     let err = cat.commit_ingest(&dup).await.unwrap_err();
@@ -148,7 +192,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     let mut other_grid = def.clone();
     other_grid.grid.x = axis("lon", 6, 0.5, 1.0);
     let err = cat
-        .commit_ingest(&IngestBatch { dataset: other_grid, variables: vec![], slices: vec![], tiles: vec![] })
+        .commit_ingest(&IngestBatch { dataset: other_grid, variables: vec![], slices: vec![], times: vec![], tiles: vec![], replace: false })
         .await
         .unwrap_err();
     assert!(matches!(&err, CatalogueError::Conflict(m) if m.contains("lon has 5 points")), "{err}");
@@ -156,13 +200,87 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     let err = cat
         .commit_ingest(&IngestBatch {
             dataset: def.clone(),
-            variables: vec![var("chl", DataType::F32, true)],
+            variables: vec![var("chl", DataType::I16, false)],
             slices: vec![],
+            times: vec![],
             tiles: vec![],
+            replace: false,
         })
         .await
         .unwrap_err();
-    assert!(matches!(&err, CatalogueError::Conflict(m) if m.contains("stored as i16")), "{err}");
+    assert!(matches!(&err, CatalogueError::Conflict(m) if m.contains("has dimensions (time, y, x)")), "{err}");
+
+    // Replacing a slice: its tiles are swapped and the old files retired,
+    // in one step; figures follow; other slices are untouched.
+    let before = cat.dataset(&name).await.unwrap().unwrap();
+    let mut new_tile = tile("chl", Some(1000), 0, 0);
+    new_tile.path = "ds/chl_1000_0_0.1.nc".into();
+    new_tile.bytes = 7;
+    let replaced = cat
+        .commit_ingest(&IngestBatch {
+            dataset: def.clone(),
+            variables: vec![var("chl", DataType::I16, true)],
+            slices: vec![("chl".into(), Some(Timestamp(1000)))],
+            times: vec![slice(1000, HARD[0])],
+            tiles: vec![new_tile.clone()],
+            replace: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(replaced.version, before.version + 1, "a replacement is a new version");
+    assert_eq!(replaced.stats.tile_count, before.stats.tile_count - 2, "three tiles out, one in");
+    let old_bytes: u64 = [(0, 0), (1, 0), (2, 1)].iter().map(|&(x, y)| 100 + (x + 10 * y) as u64).sum();
+    assert_eq!(replaced.stats.bytes, before.stats.bytes - old_bytes + 7);
+    let now_1000 = cat.tiles_at(d.id, Some(Timestamp(1000))).await.unwrap();
+    let paths: Vec<&str> = now_1000.iter().map(|t| t.path.as_str()).collect();
+    assert!(paths.contains(&"ds/chl_1000_0_0.1.nc") && paths.contains(&"ds/sst_Some(1000)_0_0.nc"), "{paths:?}");
+    assert_eq!(cat.tiles_at(d.id, Some(Timestamp(2000))).await.unwrap().len(), 1, "other slices untouched");
+    let retired = cat.retired_in(d.id).await.unwrap();
+    let mut rp: Vec<&str> = retired.iter().map(|r| r.path.as_str()).collect();
+    rp.sort();
+    assert_eq!(rp, ["ds/chl_Some(1000)_0_0.nc", "ds/chl_Some(1000)_1_0.nc", "ds/chl_Some(1000)_2_1.nc"]);
+    assert!(cat.retired_before(0, 10).await.unwrap().is_empty(), "nothing is older than the epoch");
+    let due = cat.retired_before(i64::MAX, 2).await.unwrap();
+    assert_eq!(due.len(), 2, "the limit holds");
+    cat.forget_retired(&[due[0].path.clone()]).await.unwrap();
+    assert_eq!(cat.retired_in(d.id).await.unwrap().len(), 2);
+    let mut times = cat.ingested_times(chl).await.unwrap();
+    times.sort();
+    assert_eq!(times, vec![Some(Timestamp(1000)), Some(Timestamp(2000)), Some(Timestamp(3000))]);
+
+    // Metadata edits: title, global and variable attributes; the encoding
+    // of stored values cannot be edited.
+    let edited = cat
+        .update_metadata(
+            &name,
+            &MetadataEdit {
+                title: Some("Renamed".into()),
+                global: vec![("institution".into(), Some(AttrValue::Text("here".into()))), ("odd".into(), None)],
+                variable: vec![("chl".into(), "long_name".into(), Some(AttrValue::Text("chlorophyll".into())))],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.def.title, "Renamed");
+    assert_eq!(edited.version, replaced.version + 1);
+    assert_eq!(edited.def.attrs.text_attr("institution"), Some("here"));
+    assert_eq!(edited.def.attrs.text_attr("title"), Some("Renamed"));
+    assert!(edited.def.attrs.get_attr("odd").is_none());
+    let chl_def = cat.variables(d.id).await.unwrap().into_iter().find(|v| v.def.name == "chl").unwrap().def;
+    assert_eq!(chl_def.attrs.text_attr("long_name"), Some("chlorophyll"));
+    for key in ["scale_factor", "_FillValue", "units"] {
+        let err = cat
+            .update_metadata(&name, &MetadataEdit { variable: vec![("chl".into(), key.into(), None)], ..Default::default() })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot be edited"), "{err}");
+    }
+    let err = cat
+        .update_metadata(&name, &MetadataEdit { variable: vec![("nope".into(), "x".into(), None)], ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no variable nope"), "{err}");
+    assert_eq!(cat.dataset(&name).await.unwrap().unwrap().version, edited.version, "failed edits change nothing");
 
     // A second dataset is independent.
     let other = DatasetName::parse("other").unwrap();
@@ -170,7 +288,9 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
         dataset: dataset("other", 3),
         variables: vec![var("chl", DataType::I16, true)],
         slices: vec![("chl".into(), Some(Timestamp(1000)))],
+        times: vec![],
         tiles: vec![tile("chl", Some(1000), 0, 0)],
+        replace: false,
     })
     .await
     .unwrap();
@@ -183,6 +303,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert!(cat.variables(d.id).await.unwrap().is_empty());
     assert!(cat.tiles_at(d.id, Some(Timestamp(1000))).await.unwrap().is_empty());
     assert!(cat.ingested_times(chl).await.unwrap().is_empty());
+    assert!(cat.retired_in(d.id).await.unwrap().is_empty(), "retired rows go with their dataset");
     let o = cat.dataset(&other).await.unwrap().unwrap();
     assert_eq!(cat.tiles_at(o.id, Some(Timestamp(1000))).await.unwrap().len(), 1);
 

@@ -123,16 +123,17 @@ fn write_bad_sources(dir: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
     }
     out.push((p, "no recognisable x/y"));
 
-    let p = dir.join("irregular.nc");
+    // Irregular spacing is fine (Gaussian latitudes); going back is not.
+    let p = dir.join("nonmonotonic.nc");
     {
         let mut f = netcdf::create(&p).unwrap();
         f.add_dimension("lat", 4).unwrap();
         f.add_dimension("lon", 3).unwrap();
-        f.add_variable::<f64>("lat", &["lat"]).unwrap().put_values(&[0.0, 1.0, 2.0, 5.0], ..).unwrap();
+        f.add_variable::<f64>("lat", &["lat"]).unwrap().put_values(&[0.0, 1.0, 2.0, 1.5], ..).unwrap();
         f.add_variable::<f64>("lon", &["lon"]).unwrap().put_values(&[0.0, 1.0, 2.0], ..).unwrap();
         f.add_variable::<f32>("v", &["lat", "lon"]).unwrap().put_values(&[1.0f32; 12], ..).unwrap();
     }
-    out.push((p, "not regularly spaced"));
+    out.push((p, "axis lat is not monotonic"));
 
     let p = dir.join("int64.nc");
     {
@@ -152,13 +153,14 @@ fn write_bad_sources(dir: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
         f.add_dimension("lat", 2).unwrap();
         f.add_dimension("lon", 3).unwrap();
         let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
-        t.put_attribute("units", "months since 2000-01-01").unwrap();
+        t.put_attribute("units", "days since 2000-01-01").unwrap();
+        t.put_attribute("calendar", "lunar").unwrap();
         t.put_values(&[1.0], ..).unwrap();
         f.add_variable::<f64>("lat", &["lat"]).unwrap().put_values(&[0.0, 1.0], ..).unwrap();
         f.add_variable::<f64>("lon", &["lon"]).unwrap().put_values(&[0.0, 1.0, 2.0], ..).unwrap();
         f.add_variable::<f32>("v", &["time", "lat", "lon"]).unwrap().put_values(&[1.0f32; 6], ..).unwrap();
     }
-    out.push((p, "months and years have no fixed length"));
+    out.push((p, "calendar \"lunar\""));
     out.push((dir.join("does-not-exist.nc"), "not a readable NetCDF file"));
     out
 }

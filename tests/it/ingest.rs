@@ -125,7 +125,7 @@ async fn standard_ingest(url: &str) {
     assert_eq!(d.stats.slice_count, 3);
     assert_eq!(d.stats.tile_count, expected.len() as u64);
     assert_eq!(d.def.time.units, "days since 2010-01-01 00:00:00");
-    let slices: Vec<String> = cat.time_slices(d.id).await.unwrap().iter().map(|t| t.iso()).collect();
+    let slices: Vec<String> = cat.time_slices(d.id).await.unwrap().iter().map(|s| s.t.iso()).collect();
     assert_eq!(slices, ["2010-01-01T12:00:00.000Z", "2010-01-02T12:00:00.000Z", "2010-01-03T12:00:00.000Z"]);
     let vars = cat.variables(d.id).await.unwrap();
     let v = |n: &str| vars.iter().find(|v| v.def.name == n).unwrap().def.clone();
@@ -354,10 +354,14 @@ async fn an_interrupted_ingest_leaves_no_visible_partial_state() {
         let r = fsck(cat.as_ref(), &pool, &FsckOptions::default()).await.unwrap();
         assert!(r.has_problems());
         assert!(r.problems.iter().all(|p| matches!(p, Problem::Orphan { removed: false, path } if path.to_string_lossy().contains("chl_tile"))), "{:?}", r.problems);
-        // Re-running completes the ingest.
+        // Re-running completes the ingest. Its tiles take names of their
+        // own: the crashed attempt's files are never mistaken for its own
+        // (nor overwritten); they stay orphans until fsck removes them.
         second.fail_before_commit = false;
         let done = ingest_file(&cat, &pool, &src, &second).await.unwrap();
         assert_eq!(done.slices_written, 2);
+        let r = fsck(cat.as_ref(), &pool, &FsckOptions { repair: true, ..Default::default() }).await.unwrap();
+        assert!(r.problems.iter().all(|p| matches!(p, Problem::Orphan { removed: true, .. })), "{:?}", r.problems);
         let r = fsck(cat.as_ref(), &pool, &FsckOptions::default()).await.unwrap();
         assert!(r.problems.is_empty(), "{:?}", r.problems);
     }
