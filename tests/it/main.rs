@@ -1,5 +1,6 @@
 //! The integration suite: one binary, shared harness in `common`.
 
+mod archives;
 mod catalogue;
 mod classic_interop;
 mod classic_layout;
