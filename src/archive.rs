@@ -115,6 +115,10 @@ impl DatasetView {
     /// Builds the DAP view: coordinate arrays first (time, level, y, x),
     /// the grid mapping, then one Grid per variable.
     pub fn build(dataset: Dataset, vars: Vec<Variable>, slices: Vec<TimeSlice>) -> Result<DatasetView, ArchiveError> {
+        let (dataset, vars, notes) = unserved_references_removed(dataset, vars, !slices.is_empty());
+        for n in notes {
+            tracing::warn!(dataset = %dataset.def.name, "{n}");
+        }
         let def = &dataset.def;
         let cf = def.time.cf().map_err(|e| ArchiveError::Internal(format!("dataset {}: {e}", def.name)))?;
         let times: Vec<Timestamp> = slices.iter().map(|s| s.t).collect();
@@ -369,6 +373,73 @@ impl DatasetView {
             _ => None,
         }
     }
+}
+
+/// The names a dataset serves over DAP2 (see [`DatasetView::build`]).
+fn served_names(def: &crate::model::DatasetDef, vars: &[Variable], has_slices: bool) -> std::collections::BTreeSet<String> {
+    let has_time = has_slices && vars.iter().any(|v| v.def.has_time);
+    let mut served = std::collections::BTreeSet::new();
+    if has_time {
+        served.insert(def.time.name.clone());
+        served.extend(def.slice_aux.iter().map(|a| a.name.clone()));
+    }
+    if let Some(l) = def.grid.level.as_ref().filter(|_| vars.iter().any(|v| v.def.has_level)) {
+        served.insert(l.name.clone());
+    }
+    served.insert(def.grid.x.name.clone());
+    served.insert(def.grid.y.name.clone());
+    served.extend(def.grid.crs.grid_mapping.iter().map(|g| g.name.clone()));
+    served.extend(def.aux.iter().map(|a| a.name.clone()));
+    served.extend(vars.iter().filter(|v| has_time || !v.def.has_time).map(|v| v.def.name.clone()));
+    served
+}
+
+/// What `datasets show` says about references to variables a dataset
+/// does not serve (see [`unserved_references_removed`]).
+pub fn unserved_reference_notes(dataset: &Dataset, vars: &[Variable], has_slices: bool) -> Vec<String> {
+    unserved_references_removed(dataset.clone(), vars.to_vec(), has_slices).2
+}
+
+/// No attribute names a variable the dataset does not serve. Datasets
+/// made by earlier versions of tessera dropped their sources' bounds and
+/// auxiliary coordinates but kept the attributes naming them: those
+/// references are removed here, and the notes say how to bring the
+/// variables back (`ingest --replace` of the sources).
+fn unserved_references_removed(mut dataset: Dataset, mut vars: Vec<Variable>, has_slices: bool) -> (Dataset, Vec<Variable>, Vec<String>) {
+    use crate::model::Attributes;
+    let served = served_names(&dataset.def, &vars, has_slices);
+    let def = &mut dataset.def;
+    let external: std::collections::BTreeSet<String> =
+        def.attrs.text_attr("external_variables").map(|t| t.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
+    let mut dropped: Vec<String> = Vec::new();
+    let mut prune = |attrs: &mut Vec<Attribute>| {
+        for d in crate::model::prune_references(attrs, &served, &external) {
+            if !dropped.contains(&d) {
+                dropped.push(d);
+            }
+        }
+    };
+    for v in &mut vars {
+        prune(&mut v.def.attrs);
+    }
+    for a in def.aux.iter_mut().chain(def.slice_aux.iter_mut()) {
+        prune(&mut a.attrs);
+    }
+    for a in [Some(&mut def.grid.x), Some(&mut def.grid.y), def.grid.level.as_mut()].into_iter().flatten() {
+        prune(&mut a.attrs);
+    }
+    prune(&mut def.time.attrs);
+    let notes = if dropped.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "its attributes name variables it does not serve ({}): made by an earlier tessera, which did not keep bounds and \
+             auxiliary coordinates; `tessera ingest --dataset {} --replace SOURCES...` adds them",
+            dropped.join(", "),
+            def.name
+        )]
+    };
+    (dataset, vars, notes)
 }
 
 /// Values at the cartesian product of `ranges` of a row-major array of
@@ -933,4 +1004,50 @@ fn produce_ascii(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Res
         }
     }
     emit(&mut text, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinate_search_on_irregular_axes() {
+        // Gaussian-like latitudes, north to south.
+        let lat = [88.57, 86.72, 84.86, 60.0, 10.0, -3.0];
+        assert_eq!(search(&lat, 86.72, 0.0, BoundRole::Single).ok(), Some(1));
+        assert_eq!(search(&lat, 70.0, 0.0, BoundRole::Single).ok(), Some(3));
+        assert_eq!(search(&lat, 34.0, 0.0, BoundRole::Single).ok(), Some(4), "nearest, not first");
+        assert_eq!(search(&lat, 36.0, 0.0, BoundRole::Single).ok(), Some(3));
+        assert_eq!(search(&lat, 85.0, 0.0, BoundRole::Start).ok(), Some(2), "first at or after, southwards");
+        assert_eq!(search(&lat, 85.0, 0.0, BoundRole::Stop).ok(), Some(1));
+        assert_eq!(search(&lat, 10.0, 0.0, BoundRole::Stop).ok(), Some(4));
+        assert!(matches!(search(&lat, 95.0, 0.0, BoundRole::Single), Err(Miss::Outside)));
+        assert!(matches!(search(&lat, -10.0, 0.0, BoundRole::Single), Err(Miss::Outside)));
+        assert_eq!(search(&lat, -9.0, 0.0, BoundRole::Single).ok(), Some(5), "within half the end cell");
+        // Stretched, ascending; a bound between two cells.
+        let z = [0.0, 1.0, 3.0, 7.0, 15.0];
+        assert_eq!(search(&z, 2.0, 0.0, BoundRole::Start).ok(), Some(2));
+        assert_eq!(search(&z, 2.0, 0.0, BoundRole::Stop).ok(), Some(1));
+        assert!(matches!(search(&z, 15.5, 0.0, BoundRole::Start), Err(Miss::Before)));
+        // A value printed from a float32 coordinate still selects it.
+        let lon = [0.1f32 as f64, 0.2f32 as f64, 0.3f32 as f64];
+        assert_eq!(search(&lon, 0.2, 1e-4, BoundRole::Start).ok(), Some(1));
+        assert_eq!(search(&lon, 0.2, 1e-4, BoundRole::Stop).ok(), Some(1));
+        // Exact float64 cell centres select themselves.
+        let c: Vec<f64> = (0..600).map(|i| -180.0 + (i as f64 + 0.5) / 120.0).collect();
+        for (i, &v) in c.iter().enumerate() {
+            assert_eq!(search(&c, v, 0.0, BoundRole::Single).ok(), Some(i));
+        }
+    }
+
+    #[test]
+    fn selections_of_auxiliary_arrays() {
+        // lat_bnds(lat = 3, bnds = 2)
+        let v = [0.0, 1.0, 1.0, 2.0, 2.0, 3.0];
+        let r = |start, stride, stop, len| view::Range::new(start, stride, stop, len).unwrap();
+        assert_eq!(select(&v, &[3, 2], &[r(1, 1, 2, 3), r(0, 1, 1, 2)]).unwrap(), [1.0, 2.0, 2.0, 3.0]);
+        assert_eq!(select(&v, &[3, 2], &[r(0, 2, 2, 3), r(1, 1, 1, 2)]).unwrap(), [1.0, 3.0]);
+        assert_eq!(select(&[2.0], &[], &[]).unwrap(), [2.0], "a scalar");
+        assert!(select(&v, &[3, 2], &[r(0, 1, 2, 3)]).is_none(), "a range per dimension");
+    }
 }

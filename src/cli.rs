@@ -418,11 +418,13 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
             human_bytes(r.bytes),
             r.tiles_sparse
         );
-        for (var, q) in &r.reencoded {
+        for e in &r.reencoded {
             println!(
-                "  {var}: {} values re-encoded into the dataset's encoding, largest quantisation error {}",
-                q.values,
-                q.max_abs_error
+                "  {}: re-encoded into the dataset's {}; largest error {:.3e}{}",
+                e.variable,
+                e.encoding,
+                e.quantisation.max_abs_error,
+                e.units.as_deref().map(|u| format!(" {u}")).unwrap_or_default()
             );
         }
     }
@@ -562,6 +564,9 @@ pub async fn show(cat: &dyn Catalogue, d: &Dataset) -> Result<String> {
         }
     }
     let slices = cat.time_slices(d.id).await?;
+    for n in crate::archive::unserved_reference_notes(d, &cat.variables(d.id).await?, !slices.is_empty()) {
+        writeln!(o, "\nnote: {n}")?;
+    }
     writeln!(o, "\ntime slices ({})", slices.len())?;
     let n = slices.len();
     for (i, t) in slices.iter().enumerate() {
@@ -704,8 +709,9 @@ pub fn export_constraint(dv: &crate::archive::DatasetView, args: &ExportArgs) ->
         None => None,
         Some(t) => {
             let (a, b) = t.split_once("..").unwrap_or((t.as_str(), t.as_str()));
-            parse_user_time(a)?;
-            parse_user_time(b)?;
+            let calendar = def.time.key_calendar()?;
+            calendar.parse_user_time(a)?;
+            calendar.parse_user_time(b)?;
             Some(format!("[({}):({})]", a.trim(), b.trim()))
         }
     };

@@ -156,8 +156,19 @@ pub struct IngestReport {
     pub tiles_sparse: usize,
     pub bytes: u64,
     /// Variables whose values were re-encoded into the dataset's encoding,
-    /// with the largest error that introduced (in the variable's units).
-    pub reencoded: Vec<(String, Quantisation)>,
+    /// with the largest error that introduced.
+    pub reencoded: Vec<Reencoded>,
+}
+
+/// One variable of a source converted into the dataset's encoding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reencoded {
+    pub variable: String,
+    /// The dataset's encoding, in words (`int16, scale_factor ...`).
+    pub encoding: String,
+    /// The variable's units: the error is in them.
+    pub units: Option<String>,
+    pub quantisation: Quantisation,
 }
 
 /// One unit of work: a variable at a time (or static).
@@ -481,7 +492,14 @@ pub async fn ingest_file(
     report.tiles_written = tiles.len();
     report.tiles_sparse = sparse;
     report.bytes = tiles.iter().map(|t| t.bytes).sum();
-    report.reencoded = quantisation;
+    report.reencoded = quantisation
+        .into_iter()
+        .filter_map(|(var, q)| {
+            let p = plans.iter().find(|p| p.def.name == var)?;
+            let enc = Encoding::from_attrs(p.def.dtype, &p.def.attrs);
+            Some(Reencoded { variable: var, encoding: enc.describe(), units: enc.units.clone(), quantisation: q })
+        })
+        .collect();
     let batch = IngestBatch {
         dataset: def.clone(),
         variables: plans.iter().map(|p| p.def.clone()).collect(),
@@ -497,13 +515,14 @@ pub async fn ingest_file(
     }
     metrics::counter!("tessera_ingest_files_total", "result" => "ingested").increment(1);
     metrics::counter!("tessera_ingest_tiles_total").increment(report.tiles_written as u64);
-    for (var, q) in &report.reencoded {
+    for r in &report.reencoded {
         tracing::info!(
             file = %path.display(),
             dataset = %def.name,
-            variable = %var,
-            max_quantisation_error = q.max_abs_error,
-            values = q.values,
+            variable = %r.variable,
+            encoding = %r.encoding,
+            max_quantisation_error = r.quantisation.max_abs_error,
+            values = r.quantisation.values,
             "re-encoded into the dataset's encoding"
         );
     }

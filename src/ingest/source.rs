@@ -25,7 +25,7 @@
 //! `external_variables`.
 
 use crate::model::{
-    AttrValue, Attribute, Attributes, AuxDim, AuxVar, Axis, CfTime, Crs, DataType, Grid, GridMapping, TimeAxis,
+    AttrValue, Attribute, Attributes, prune_references, AuxDim, AuxVar, Axis, CfTime, Crs, DataType, Grid, GridMapping, TimeAxis,
     TimeKeys, VarKind, VariableDef, is_safe_name,
 };
 use crate::store::tile::{from_nc, nc_type};
@@ -162,60 +162,6 @@ fn referenced_names(key: &str, text: &str) -> Vec<String> {
 
 /// Keys whose targets are auxiliary (not data) variables.
 const AUX_KEYS: [&str; 5] = ["coordinates", "bounds", "climatology", "cell_measures", "grid_mapping"];
-
-/// Removes from reference attributes every name the dataset will not
-/// serve; returns what was removed, for the log.
-fn prune_references(attrs: &mut Vec<Attribute>, served: &BTreeSet<String>, external: &BTreeSet<String>) -> Vec<String> {
-    let mut dropped = Vec::new();
-    let mut keep = Vec::with_capacity(attrs.len());
-    for a in attrs.drain(..) {
-        let Some(text) = a.value.as_text() else {
-            keep.push(a);
-            continue;
-        };
-        let key = a.name.as_str();
-        let new_text = match key {
-            "coordinates" | "ancillary_variables" => {
-                let (ok, bad): (Vec<&str>, Vec<&str>) = text.split_whitespace().partition(|w| served.contains(*w));
-                dropped.extend(bad.iter().map(|w| format!("{key}: {w}")));
-                Some(ok.join(" "))
-            }
-            "bounds" | "climatology" => {
-                let name = text.trim();
-                if served.contains(name) {
-                    Some(name.to_string())
-                } else {
-                    dropped.push(format!("{key}: {name}"));
-                    None
-                }
-            }
-            "cell_measures" => {
-                let words: Vec<&str> = text.split_whitespace().collect();
-                let mut out = Vec::new();
-                for pair in words.chunks(2) {
-                    match pair {
-                        [measure, name] if served.contains(*name) || external.contains(*name) => {
-                            out.push(format!("{measure} {name}"))
-                        }
-                        [_, name] => dropped.push(format!("{key}: {name}")),
-                        _ => {}
-                    }
-                }
-                Some(out.join(" "))
-            }
-            _ => {
-                keep.push(a);
-                continue;
-            }
-        };
-        match new_text {
-            Some(t) if !t.is_empty() => keep.push(Attribute::text(key, t)),
-            _ => {}
-        }
-    }
-    *attrs = keep;
-    dropped
-}
 
 /// Reads every value of a variable as f64 (exact for every stored type).
 fn read_all(v: &netcdf::Variable<'_>, fail: &dyn Fn(String) -> SourceError) -> Result<Vec<f64>, SourceError> {

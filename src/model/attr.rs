@@ -8,6 +8,7 @@
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// The value of one attribute: text, or a vector of one numeric type.
 #[derive(Clone, Debug, PartialEq)]
@@ -157,6 +158,63 @@ fn float_from_json(v: &Value) -> Option<f64> {
         },
         _ => None,
     }
+}
+
+/// Removes from CF reference attributes (`coordinates`,
+/// `ancillary_variables`, `bounds`, `climatology`, `cell_measures`) every
+/// name that is not in `served`; `cell_measures` may also name a variable
+/// of `external` (the global `external_variables`, as CF allows). Returns
+/// what was removed, as `key: name`, for the log.
+pub fn prune_references(attrs: &mut Vec<Attribute>, served: &BTreeSet<String>, external: &BTreeSet<String>) -> Vec<String> {
+    let mut dropped = Vec::new();
+    let mut keep = Vec::with_capacity(attrs.len());
+    for a in attrs.drain(..) {
+        let Some(text) = a.value.as_text() else {
+            keep.push(a);
+            continue;
+        };
+        let key = a.name.as_str();
+        let new_text = match key {
+            "coordinates" | "ancillary_variables" => {
+                let (ok, bad): (Vec<&str>, Vec<&str>) = text.split_whitespace().partition(|w| served.contains(*w));
+                dropped.extend(bad.iter().map(|w| format!("{key}: {w}")));
+                Some(ok.join(" "))
+            }
+            "bounds" | "climatology" => {
+                let name = text.trim();
+                if served.contains(name) {
+                    Some(name.to_string())
+                } else {
+                    dropped.push(format!("{key}: {name}"));
+                    None
+                }
+            }
+            "cell_measures" => {
+                let words: Vec<&str> = text.split_whitespace().collect();
+                let mut out = Vec::new();
+                for pair in words.chunks(2) {
+                    match pair {
+                        [measure, name] if served.contains(*name) || external.contains(*name) => {
+                            out.push(format!("{measure} {name}"))
+                        }
+                        [_, name] => dropped.push(format!("{key}: {name}")),
+                        _ => {}
+                    }
+                }
+                Some(out.join(" "))
+            }
+            _ => {
+                keep.push(a);
+                continue;
+            }
+        };
+        match new_text {
+            Some(t) if !t.is_empty() => keep.push(Attribute::text(key, t)),
+            _ => {}
+        }
+    }
+    *attrs = keep;
+    dropped
 }
 
 /// Serde for `Vec<f64>` that keeps non-finite values (as the strings
