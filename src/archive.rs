@@ -991,6 +991,12 @@ fn produce_ascii(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Res
                     emit(&mut text, out)?;
                     Ok(true)
                 })?;
+            } else if a.dims.len() > 1 {
+                // A multi-dimensional auxiliary array (lat_bnds[lat][bnds]):
+                // one labelled row per leading index, like data arrays.
+                let values = plan.coordinate_values(a)?;
+                ascii_band(&ascii::AsciiArray::plain(a), 0, &values, &mut text)?;
+                emit(&mut text, out)?;
             } else {
                 let values = plan.coordinate_values(a)?;
                 text.push_str(&a.path);

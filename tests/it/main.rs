@@ -12,3 +12,4 @@ mod hostile;
 mod ingest;
 mod layers;
 mod ops;
+mod upgrade;
