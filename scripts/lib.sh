@@ -48,6 +48,7 @@ ensure_test_deps() {
   command -v getdap >/dev/null 2>&1 || need+=(libdap-bin)
   command -v curl >/dev/null 2>&1 || need+=(curl)
   command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+  command -v script >/dev/null 2>&1 || need+=(bsdutils)
   command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
   apt_install "${need[@]}"
   if ! python3 -c 'import netCDF4, xarray, pydap, prometheus_client' >/dev/null 2>&1; then

@@ -279,3 +279,72 @@ async fn configuration_file_and_environment() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Runs `tessera` on a pseudo-terminal (util-linux `script`), answering
+/// `answer` to whatever it asks; returns exit success and what it printed.
+fn on_a_terminal(cli: &Cli, args: &[&str], answer: &str) -> (bool, String) {
+    use std::io::Write;
+    let line = std::iter::once(env!("CARGO_BIN_EXE_tessera")).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+    let mut child = common::command("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("TESSERA_DATA_DIR", &cli.data_dir)
+        .env("TESSERA_CATALOGUE", &cli.catalogue)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is installed");
+    child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn metadata_edits_deletes_and_unpack() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli::new(dir.path(), &format!("sqlite://{}", dir.path().join("c.db").display()));
+    let src = dir.path().join("s.nc");
+    let spec = source::Spec { nt: 1, ny: 60, nx: 80, ..Default::default() };
+    source::write(&src, &spec);
+    cli.ok(&["ingest", "--dataset", "m", "--tile-size", "32x32", src.to_str().unwrap()]);
+
+    // Title, global and variable attributes; numbers with :=; removal.
+    let out = cli.ok(&[
+        "datasets", "set", "m", "--title", "Edited", "--attr", "institution=Somewhere", "--attr", "sst:long_name=sea surface temperature",
+        "--attr", "version:=2.5", "--unset", "Conventions",
+    ]);
+    assert!(out.contains("dataset m updated"), "{out}");
+    let show = cli.ok(&["datasets", "show", "m"]);
+    for needle in ["title       Edited", "institution = \"Somewhere\"", "long_name = \"sea surface temperature\"", "version = 2.5"] {
+        assert!(show.contains(needle), "{needle:?} not in\n{show}");
+    }
+    assert!(!show.contains("Conventions"), "{show}");
+    // The encoding of stored values is not metadata.
+    let err = cli.fails(&["datasets", "set", "m", "--attr", "chl:scale_factor:=0.02"]);
+    assert!(err.contains("chl:scale_factor cannot be edited") && err.trim().lines().count() == 1, "{err}");
+    let err = cli.fails(&["datasets", "set", "m"]);
+    assert!(err.contains("nothing to change"), "{err}");
+
+    // --unpack followed by a file: every packed variable, stored as floats.
+    let out = cli.ok(&["ingest", "--dataset", "u", "--unpack", src.to_str().unwrap()]);
+    assert!(out.contains("chl: re-encoded into the dataset's float32"), "{out}");
+    let show = cli.ok(&["datasets", "show", "u"]);
+    assert!(show.contains("chl f32 (float)") && show.contains("mask u8 (ubyte)"), "packed chl unpacked, mask kept:\n{show}");
+    let out = cli.ok(&["ingest", "--dataset", "v", "--unpack", "chl", src.to_str().unwrap()]);
+    assert!(out.contains("chl: re-encoded"), "{out}");
+    let err = cli.fails(&["ingest", "--dataset", "w", "--unpack", "nope", src.to_str().unwrap()]);
+    assert!(err.contains("--unpack nope: this file has no variable nope"), "{err}");
+
+    // Delete asks on a terminal; a wrong answer keeps the dataset.
+    let (ok, out) = on_a_terminal(&cli, &["datasets", "delete", "u"], "no");
+    assert!(!ok && out.contains("Type the name to confirm") && out.contains("not deleted"), "{out}");
+    assert!(cli.ok(&["datasets", "list"]).contains("\nu "));
+    let (ok, out) = on_a_terminal(&cli, &["datasets", "delete", "u"], "u");
+    assert!(ok && out.contains("deleted dataset u"), "{out}");
+    let (ok, out) = on_a_terminal(&cli, &["datasets", "delete", "v", "--yes"], "");
+    assert!(ok && !out.contains("confirm") && out.contains("deleted dataset v"), "{out}");
+    // Off a terminal (scripts), nothing is asked.
+    let out = cli.ok(&["datasets", "delete", "m"]);
+    assert!(out.contains("deleted dataset m"), "{out}");
+    assert!(cli.ok(&["datasets", "list"]).contains("no datasets"));
+}
