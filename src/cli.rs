@@ -317,6 +317,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                     bail!("not deleted: the answer was not {name}");
                 }
             }
+            let _writer = crate::catalogue::lock_dataset(cat.as_ref(), &name, || {
+                eprintln!("waiting for the ingest into {name} to finish...")
+            })
+            .await?;
             // Rows first: a crash in between leaves orphan files, which fsck removes.
             if !cat.delete_dataset(&name).await? {
                 bail!("no dataset {name}");

@@ -102,7 +102,12 @@ fn remove(path: &Path, is_dir: bool) -> bool {
     if is_dir { fs::remove_dir_all(path).is_ok() } else { fs::remove_file(path).is_ok() }
 }
 
-/// Checks the catalogue against the pool.
+fn waiting(name: &DatasetName) {
+    tracing::info!(dataset = %name, "waiting for the dataset's writer (an ingest) to finish before checking it");
+}
+
+/// Checks the catalogue against the pool, one dataset at a time, each
+/// between two writers (it takes the dataset's writer lock).
 pub async fn fsck(catalogue: &dyn Catalogue, pool: &Pool, opts: &FsckOptions) -> Result<FsckReport, FsckError> {
     let mut report = FsckReport::default();
     let datasets: Vec<Dataset> = match &opts.dataset {
@@ -113,11 +118,18 @@ pub async fn fsck(catalogue: &dyn Catalogue, pool: &Pool, opts: &FsckOptions) ->
 
     if opts.dataset.is_none() {
         // Directories of datasets the catalogue does not know. Only
-        // directories laid out like a dataset are touched.
+        // directories laid out like a dataset are touched, and only while
+        // holding that name's writer lock: an ingest creating the dataset
+        // holds it until its commit.
         let known: BTreeSet<&str> = datasets.iter().map(|d| d.def.name.as_str()).collect();
         for (name, is_dir) in list_dir(pool.root())? {
-            if !is_dir || known.contains(name.as_str()) || DatasetName::parse(&name).is_err() {
+            let Ok(dn) = DatasetName::parse(&name) else { continue };
+            if !is_dir || known.contains(name.as_str()) {
                 continue;
+            }
+            let _writer = crate::catalogue::lock_dataset(catalogue, &dn, || waiting(&dn)).await?;
+            if catalogue.dataset(&dn).await?.is_some() {
+                continue; // an ingest created it while we waited
             }
             let path = pool.root().join(&name);
             let looks_like_dataset = list_dir(&path)?.iter().all(|(n, d)| {
@@ -133,6 +145,9 @@ pub async fn fsck(catalogue: &dyn Catalogue, pool: &Pool, opts: &FsckOptions) ->
     }
 
     for d in &datasets {
+        // Between writers: an ingest's files are orphans until its commit.
+        let _writer = crate::catalogue::lock_dataset(catalogue, &d.def.name, || waiting(&d.def.name)).await?;
+        let Some(d) = &catalogue.dataset(&d.def.name).await? else { continue };
         let dir = pool.dataset_dir(&d.def.name);
         let calendar = d.def.time.key_calendar().unwrap_or(Calendar::Standard);
         let mut slices: BTreeSet<Option<Timestamp>> = catalogue.time_slices(d.id).await?.into_iter().map(|s| Some(s.t)).collect();

@@ -3,7 +3,7 @@
 
 use super::{
     Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
-    TileRecord, TimeSel, TimeSlice, Variable, apply_edit, check_same_variable,
+    TileRecord, TimeSel, TimeSlice, Variable, WriterLock, apply_edit, check_same_variable,
 };
 use crate::model::{DatasetName, Timestamp};
 use async_trait::async_trait;
@@ -35,6 +35,8 @@ impl State {
 #[derive(Default)]
 pub struct MemoryCatalogue {
     state: Mutex<State>,
+    /// Writer locks: one async mutex per dataset name.
+    locks: Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl MemoryCatalogue {
@@ -245,6 +247,11 @@ impl Catalogue for MemoryCatalogue {
 
     async fn retired_in(&self, dataset_id: i64) -> Result<Vec<RetiredTile>> {
         Ok(self.lock().retired.values().filter(|r| r.dataset_id == dataset_id).cloned().collect())
+    }
+
+    async fn try_lock_dataset(&self, name: &DatasetName) -> Result<Option<WriterLock>> {
+        let m = self.locks.lock().unwrap_or_else(|p| p.into_inner()).entry(name.to_string()).or_default().clone();
+        Ok(m.try_lock_owned().ok().map(WriterLock::new))
     }
 
     async fn forget_retired(&self, paths: &[String]) -> Result<()> {

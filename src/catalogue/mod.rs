@@ -200,6 +200,43 @@ pub struct IngestBatch {
     pub replace: bool,
 }
 
+/// Held by the one writer of a dataset's files and rows (an ingest from
+/// its first tile write to its commit, `fsck --repair`, `datasets delete`):
+/// every process and host that shares the catalogue sees it. Dropping it
+/// lets the next writer in.
+pub struct WriterLock {
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl WriterLock {
+    pub fn new(held: impl std::any::Any + Send + Sync) -> Self {
+        WriterLock { _held: Box::new(held) }
+    }
+}
+
+impl std::fmt::Debug for WriterLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriterLock")
+    }
+}
+
+/// Takes the writer lock of a dataset (which need not exist yet), waiting
+/// for the writer that holds it; `waiting` is called once if it has to.
+pub async fn lock_dataset(catalogue: &dyn Catalogue, name: &DatasetName, waiting: impl FnOnce()) -> Result<WriterLock> {
+    if let Some(l) = catalogue.try_lock_dataset(name).await? {
+        return Ok(l);
+    }
+    waiting();
+    let mut pause = std::time::Duration::from_millis(20);
+    loop {
+        tokio::time::sleep(pause).await;
+        if let Some(l) = catalogue.try_lock_dataset(name).await? {
+            return Ok(l);
+        }
+        pause = (pause * 2).min(std::time::Duration::from_millis(500));
+    }
+}
+
 /// The port. Every method is one short round trip or one transaction.
 #[async_trait]
 pub trait Catalogue: Send + Sync + 'static {
@@ -234,6 +271,8 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn retired_in(&self, dataset_id: i64) -> Result<Vec<RetiredTile>>;
     /// Forgets retired tiles (their files are removed next).
     async fn forget_retired(&self, paths: &[String]) -> Result<()>;
+    /// The writer lock of a dataset if nobody holds it (see [`lock_dataset`]).
+    async fn try_lock_dataset(&self, name: &DatasetName) -> Result<Option<WriterLock>>;
 }
 
 /// Opens the catalogue a URL names: `sqlite://PATH` (created if missing),

@@ -8,7 +8,7 @@
 
 use super::{
     Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
-    TileRecord, TimeSel, TimeSlice, Variable, aux_from_json, aux_to_json,
+    TileRecord, TimeSel, TimeSlice, Variable, WriterLock, aux_from_json, aux_to_json,
 };
 use crate::model::{DataType, DatasetDef, DatasetName, Timestamp, VarKind, VariableDef};
 use async_trait::async_trait;
@@ -329,7 +329,7 @@ macro_rules! sql_catalogue {
                 let now = Utc::now();
                 let def = &batch.dataset;
                 let def_json = to_json(def)?;
-                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let mut tx = self.write_tx().await?;
 
                 let existing: Option<(i64, String)> =
                     sqlx::query_as("SELECT id, definition FROM datasets WHERE name = $1")
@@ -567,7 +567,7 @@ macro_rules! sql_catalogue {
             }
 
             async fn update_metadata(&self, name: &DatasetName, edit: &MetadataEdit) -> Result<Dataset> {
-                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let mut tx = self.write_tx().await?;
                 let row: Option<(i64, String)> = sqlx::query_as("SELECT id, definition FROM datasets WHERE name = $1")
                     .bind(name.as_str())
                     .fetch_optional(&mut *tx)
@@ -635,8 +635,12 @@ macro_rules! sql_catalogue {
                 Ok(rows.into_iter().map(RetiredTile::from).collect())
             }
 
+            async fn try_lock_dataset(&self, name: &DatasetName) -> Result<Option<WriterLock>> {
+                self.try_lock(name).await
+            }
+
             async fn forget_retired(&self, paths: &[String]) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let mut tx = self.write_tx().await?;
                 for p in paths {
                     sqlx::query("DELETE FROM retired_tiles WHERE path = $1").bind(p).execute(&mut *tx).await.map_err(map_err)?;
                 }
@@ -644,7 +648,7 @@ macro_rules! sql_catalogue {
             }
 
             async fn delete_dataset(&self, name: &DatasetName) -> Result<bool> {
-                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let mut tx = self.write_tx().await?;
                 let id: Option<i64> = sqlx::query_scalar("SELECT id FROM datasets WHERE name = $1")
                     .bind(name.as_str())
                     .fetch_optional(&mut *tx)
@@ -670,8 +674,67 @@ macro_rules! sql_catalogue {
 }
 
 /// The embedded catalogue: one SQLite file, WAL mode.
+///
+/// Writers start with `BEGIN IMMEDIATE` (they take SQLite's write lock at
+/// once, so two writers queue behind the busy timeout instead of failing
+/// with "database is locked" when one upgrades a read); migrations and
+/// dataset writer locks are `flock`s on files beside the database
+/// (`<db>.locks/`), which every process on the host sees.
 pub struct SqliteCatalogue {
     pool: SqlitePool,
+    /// `<db>.locks`, or None for an in-memory database (in-process locks).
+    lock_dir: Option<std::path::PathBuf>,
+    local_locks: super::memory::MemoryCatalogue,
+}
+
+/// An exclusive `flock` on a file: held while the file is open.
+fn try_flock(path: &std::path::Path) -> std::io::Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    // SAFETY: flock on a descriptor we own.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(Some(f));
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(None) } else { Err(e) }
+}
+
+impl SqliteCatalogue {
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+    }
+
+    fn lock_file(&self, name: &str) -> Result<Option<std::path::PathBuf>> {
+        let Some(dir) = &self.lock_dir else { return Ok(None) };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CatalogueError::Config(format!("cannot create the lock directory {}: {e}", dir.display())))?;
+        Ok(Some(dir.join(format!("{name}.lock"))))
+    }
+
+    async fn try_lock(&self, name: &DatasetName) -> Result<Option<WriterLock>> {
+        match self.lock_file(&format!("dataset-{name}"))? {
+            None => self.local_locks.try_lock_dataset(name).await,
+            Some(path) => try_flock(&path)
+                .map(|f| f.map(WriterLock::new))
+                .map_err(|e| CatalogueError::Other(format!("lock {}: {e}", path.display()))),
+        }
+    }
+
+    /// Runs the migrations, one process at a time.
+    async fn migrate_locked(&self) -> Result<()> {
+        let _held = match self.lock_file("migrations")? {
+            None => None,
+            Some(path) => loop {
+                match try_flock(&path) {
+                    Ok(Some(f)) => break Some(f),
+                    Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    Err(e) => return Err(CatalogueError::Other(format!("lock {}: {e}", path.display()))),
+                }
+            },
+        };
+        self.migrate().await
+    }
 }
 
 impl SqliteCatalogue {
@@ -698,9 +761,15 @@ impl SqliteCatalogue {
             .connect_with(opts)
             .await
             .map_err(map_err)?;
-        let cat = SqliteCatalogue { pool };
+        let lock_dir = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .map(|p| p.split('?').next().unwrap_or(p))
+            .filter(|p| !p.is_empty() && !p.contains(":memory:"))
+            .map(|p| std::path::PathBuf::from(format!("{p}.locks")));
+        let cat = SqliteCatalogue { pool, lock_dir, local_locks: Default::default() };
         if migrate {
-            cat.migrate().await?;
+            cat.migrate_locked().await?;
         }
         Ok(cat)
     }
@@ -708,9 +777,27 @@ impl SqliteCatalogue {
 
 sql_catalogue!(SqliteCatalogue, SqlitePool, "sqlite", SQLITE_MIGRATOR);
 
-/// The production catalogue on PostgreSQL.
+/// The production catalogue on PostgreSQL. Dataset writer locks are
+/// session advisory locks (`pg_try_advisory_lock`), held on a connection
+/// of their own that is closed, not returned to the pool, when the lock is
+/// dropped: every host and process using the database sees them, and a
+/// writer that dies releases its lock with its session.
 pub struct PostgresCatalogue {
     pool: PgPool,
+}
+
+impl PostgresCatalogue {
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.pool.begin().await.map_err(map_err)
+    }
+
+    async fn try_lock(&self, name: &DatasetName) -> Result<Option<WriterLock>> {
+        let key = i64::from_le_bytes(blake3::hash(format!("tessera dataset {name}").as_bytes()).as_bytes()[..8].try_into().expect("8 bytes"));
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        conn.close_on_drop();
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut *conn).await.map_err(map_err)?;
+        Ok(got.then(|| WriterLock::new(conn)))
+    }
 }
 
 impl PostgresCatalogue {

@@ -26,6 +26,12 @@
 //!   ingest removes exactly what it wrote and nothing another writer owns;
 //!   after a kill its files are orphans that `tessera fsck --repair`
 //!   removes.
+//! * One writer at a time per dataset: an ingest holds the dataset's
+//!   writer lock ([`crate::catalogue::lock_dataset`]) from reading what the
+//!   dataset holds to its commit; a second one waits, then skips what the
+//!   first added. `fsck --repair` and `datasets delete` take the same lock,
+//!   so they never remove files an ingest is about to commit; and the
+//!   ingest checks every file it commits is there before committing.
 //! * Re-running an ingest is a no-op: every (variable, time) already in the
 //!   dataset is skipped. `replace` instead rewrites those slices from the
 //!   source: the new tiles and the retirement of the old ones commit in one
@@ -276,6 +282,12 @@ pub async fn ingest_file(
         )));
     }
 
+    // One writer at a time per dataset, from here (what is there already
+    // is read under the lock) to the commit.
+    let _writer = crate::catalogue::lock_dataset(catalogue.as_ref(), &opts.dataset, || {
+        tracing::info!(dataset = %opts.dataset, "waiting for another writer of the dataset (an ingest, fsck --repair or delete) to finish")
+    })
+    .await?;
     let existing = catalogue.dataset(&opts.dataset).await?;
     let mut def = match &existing {
         Some(d) => {
@@ -488,6 +500,17 @@ pub async fn ingest_file(
         // Simulates a crash between the tile writes and the commit: the
         // files stay behind as orphans, as they would after a kill.
         return Err(IngestError::Interrupted(path.to_path_buf()));
+    }
+    // Every file the commit names must be there, as written.
+    for t in &tiles {
+        let ok = pool.resolve(&t.path).ok().and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| m.len() == t.bytes);
+        if !ok {
+            remove_tiles(pool, &tiles);
+            return Err(IngestError::Store(StoreError::Invalid {
+                path: PathBuf::from(&t.path),
+                message: "a tile written by this ingest vanished or changed before the commit; nothing was committed".into(),
+            }));
+        }
     }
     report.tiles_written = tiles.len();
     report.tiles_sparse = sparse;

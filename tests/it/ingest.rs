@@ -50,7 +50,10 @@ pub fn check_tiles_against_source(pool: &Path, spec: &source::Spec, tile: usize,
         let path = pool.join(rel);
         let file_name = Path::new(rel).file_name().unwrap().to_str().unwrap();
         let (var, rest) = file_name.split_once("_tile_x").unwrap();
-        let (tx, ty) = rest.trim_end_matches(".nc").split_once("_y").unwrap();
+        // `..._y1.nc`, or `..._y1.2.nc` when the first name was taken.
+        let rest = rest.trim_end_matches(".nc");
+        let rest = rest.split_once('.').map_or(rest, |(r, _)| r);
+        let (tx, ty) = rest.split_once("_y").unwrap();
         let (tx, ty): (usize, usize) = (tx.parse().unwrap(), ty.parse().unwrap());
         let k = if rel.contains("/static/") {
             None

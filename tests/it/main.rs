@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod dap;
 mod download;
+mod faults;
 mod hostile;
 mod ingest;
 mod layers;
