@@ -20,10 +20,9 @@ use crate::dap::{ascii, xdr};
 use crate::model::{AuxVar, Attribute, Axis, DataType, DatasetName, Timestamp, TypedArray};
 use crate::mosaic::{self, AxisPiece, BandSlice};
 use crate::store::Pool;
-use crate::store::reader::TileReader;
+use crate::store::reader::{TileReader, TileRef};
 use crate::with_data_type;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Bytes handed to the sink at a time.
@@ -41,7 +40,7 @@ pub enum ArchiveError {
     TooLarge { size: u64, limit: u64 },
     #[error("{0}")]
     Unavailable(String),
-    #[error("dataset {dataset}: tile {path} is catalogued but cannot be read: {reason}")]
+    #[error("dataset {dataset}: tile {path}: {reason}")]
     Tile { dataset: String, path: String, reason: String },
     #[error("{0}")]
     Internal(String),
@@ -573,7 +572,12 @@ pub struct Archive {
 }
 
 /// Tiles of one data array: (time, tx, ty) -> file.
-type TileMap = HashMap<(Option<i64>, u32, u32), (PathBuf, String)>;
+type TileMap = HashMap<(Option<i64>, u32, u32), TileRef>;
+
+/// Tiles verified before the first byte of a response: all of them up to
+/// this many; a larger request verifies the rest as it reads them (a
+/// failure then cuts the response short, loudly).
+const VERIFY_AHEAD_TILES: usize = 256;
 
 /// A resolved request, ready to produce.
 pub struct Plan {
@@ -646,20 +650,50 @@ impl Archive {
             metrics::histogram!("tessera_catalogue_query_seconds", "op" => "tiles").record(started.elapsed().as_secs_f64());
             for t in found? {
                 let path = self.pool.resolve(&t.path).map_err(|e| ArchiveError::Internal(e.to_string()))?;
-                map.insert((t.time.map(|t| t.0), t.tx, t.ty), (path, t.path));
+                let tile = TileRef {
+                    path,
+                    rel: t.path,
+                    bytes: t.bytes,
+                    checksum: t.checksum,
+                    dataset: def.name.to_string(),
+                    variable: var.def.name.clone(),
+                    time: t.time.map(|t| t.0),
+                    time_text: t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x)),
+                    tx: t.tx,
+                    ty: t.ty,
+                };
+                map.insert((t.time.map(|t| t.0), t.tx, t.ty), tile);
             }
             tiles.insert(a.path.clone(), map);
         }
-        // A catalogued tile missing from the pool is an error now, with a
-        // status, rather than a truncated body later.
-        let all: Vec<(PathBuf, String)> = tiles.values().flat_map(|m| m.values().cloned()).collect();
+        // Every planned tile must be what its catalogue row says before the
+        // status line goes out: present with its size, and (up to
+        // VERIFY_AHEAD_TILES of them) checksum and identity verified.
+        let mut all: Vec<TileRef> = tiles.values().flat_map(|m| m.values().cloned()).collect();
+        // In reading order, so that the tiles verified ahead are the first
+        // ones the response needs.
+        all.sort_by(|a, b| (a.time, a.ty, a.tx, &a.variable).cmp(&(b.time, b.ty, b.tx, &b.variable)));
+        let reader = self.reader.clone();
         let name = def.name.to_string();
         tokio::task::spawn_blocking(move || {
-            for (abs, rel) in all {
-                if let Err(e) = std::fs::metadata(&abs) {
+            for t in &all {
+                let size = std::fs::metadata(&t.path).map(|m| m.len());
+                let problem = match size {
+                    Err(e) => Some(format!("the file is missing from the pool ({})", crate::store::plain_io_error(&e))),
+                    Ok(n) if n != t.bytes => Some(format!("the file is {n} bytes long, the catalogue says {} (truncated or replaced)", t.bytes)),
+                    Ok(_) => None,
+                };
+                if let Some(reason) = problem {
                     metrics::counter!("tessera_tile_errors_total").increment(1);
-                    tracing::error!(dataset = %name, tile = %rel, error = %e, "catalogued tile missing from the pool");
-                    return Err(ArchiveError::Tile { dataset: name, path: rel, reason: e.to_string() });
+                    tracing::error!(dataset = %name, tile = %t.rel, "catalogued tile: {reason}");
+                    return Err(ArchiveError::Tile { dataset: name.clone(), path: t.rel.clone(), reason });
+                }
+            }
+            for t in all.iter().take(VERIFY_AHEAD_TILES) {
+                if let Err(e) = reader.verify(t) {
+                    metrics::counter!("tessera_tile_errors_total").increment(1);
+                    tracing::error!(dataset = %name, tile = %t.rel, error = %e, "catalogued tile failed verification");
+                    return Err(ArchiveError::Tile { dataset: name.clone(), path: t.rel.clone(), reason: tile_reason(&e) });
                 }
             }
             Ok(())
@@ -841,10 +875,10 @@ impl Plan {
                         }
                         let band = band.as_mut().expect("set above");
                         for cp in &col_pieces {
-                            let Some((path, rel)) = tiles.get(&(key_t, cp.tile as u32, rp.tile as u32)) else { continue };
+                            let Some(tile) = tiles.get(&(key_t, cp.tile as u32, rp.tile as u32)) else { continue };
                             let block = reader
-                                .read(path, var, z.map(|z| z..z + 1), sub.src.clone(), cp.src.clone())
-                                .map_err(|e| ArchiveError::Tile { dataset: def.name.to_string(), path: rel.clone(), reason: e.to_string() })?;
+                                .read(tile, var, z.map(|z| z..z + 1), sub.src.clone(), cp.src.clone())
+                                .map_err(|e| ArchiveError::Tile { dataset: def.name.to_string(), path: tile.rel.clone(), reason: tile_reason(&e) })?;
                             let block = squeeze_level(block);
                             mosaic::place(band, &block, &sub, cp, o);
                         }
@@ -858,6 +892,17 @@ impl Plan {
             }
         }
         Ok(())
+    }
+}
+
+/// Why a tile failed, without any filesystem path (the message names the
+/// tile by its pool-relative path already).
+fn tile_reason(e: &crate::store::StoreError) -> String {
+    use crate::store::StoreError as E;
+    match e {
+        E::Invalid { message, .. } => message.clone(),
+        E::NetCdf { message, .. } => format!("NetCDF: {message}"),
+        E::Io { source, .. } => crate::store::plain_io_error(source),
     }
 }
 

@@ -293,16 +293,40 @@ pub async fn open(url: &str, migrate: bool) -> Result<Arc<dyn Catalogue>> {
     }
 }
 
-/// A URL with any password replaced by `***`, for messages and logs.
+/// Query parameters of a catalogue URL that carry secrets.
+const SECRET_PARAMS: [&str; 5] = ["password", "sslpassword", "passwd", "pass", "secret"];
+
+/// A catalogue URL with every secret replaced by `***`, for messages and
+/// logs: the password of the userinfo (whatever characters it holds, `@`
+/// included) and query parameters such as `password` and `sslpassword`.
+/// Parsed with the same URL parser the PostgreSQL driver uses; a URL it
+/// cannot parse loses its whole userinfo and query.
 pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((userinfo, host)) = rest.split_once('@') {
-            if let Some((user, _)) = userinfo.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
+    match url::Url::parse(url) {
+        Ok(mut u) if u.has_host() || u.query().is_some() => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
             }
+            if u.query().is_some() {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let secret = SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str());
+                        (k.into_owned(), if secret { "***".to_string() } else { v.into_owned() })
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            let rest = rest.split_once('?').map_or(rest, |(h, _)| h);
+            if scheme.is_empty() { rest.to_string() } else { format!("{scheme}://***@{rest}") }
         }
     }
-    url.to_string()
 }
 
 /// Tiles are keyed by (time, ty, tx); both adapters order results this way.
@@ -313,9 +337,21 @@ pub(crate) fn tile_order(a: &TileRecord, b: &TileRecord) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(super::redact("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
-        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    fn passwords_are_redacted_in_every_form() {
+        let r = super::redact;
+        assert_eq!(r("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
+        assert_eq!(r("postgres://u:p%40ss@h/db"), "postgres://u:***@h/db");
+        // A raw '@' in the password: the last '@' ends the userinfo.
+        let at = r("postgres://u:p@ss@h/db");
+        assert!(!at.contains("ss@") && !at.contains("p@") && at.ends_with("@h/db"), "{at}");
+        assert_eq!(r("postgres://u@h/db?password=secret&sslmode=require"), "postgres://u@h/db?password=***&sslmode=require");
+        assert_eq!(r("postgresql://h/db?user=u&sslpassword=k3y"), "postgresql://h/db?user=u&sslpassword=***");
+        assert_eq!(r("postgres://u:a:b@h/db?PASSWORD=x"), "postgres://u:***@h/db?PASSWORD=***");
+        assert_eq!(r("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(r("sqlite:///var/lib/t/c.db"), "sqlite:///var/lib/t/c.db");
+        for url in ["postgres://u:secret@h/db", "postgres://u:sec@ret@h/db", "postgres://h/db?password=secret", "postgres://u:secret@[bad/db"] {
+            assert!(!r(url).contains("secret") && !r(url).contains("ret@"), "{url} -> {}", r(url));
+        }
     }
 }
 

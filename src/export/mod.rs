@@ -361,7 +361,7 @@ impl NcExport {
     pub fn write_nc4(&self, reader: &dyn TileReader, path: &std::path::Path) -> Result<(), ArchiveError> {
         use crate::store::tile::{attr_as_type, quiet_hdf5, to_nc};
         quiet_hdf5();
-        let err = |e: netcdf::Error| ArchiveError::Internal(format!("writing {}: {e}", path.display()));
+        let err = |e: netcdf::Error| ArchiveError::Internal(format!("writing the NetCDF-4 file: {e}"));
         let mut f = netcdf::create_with(path, netcdf::Options::NETCDF4).map_err(err)?;
         for (name, len) in &self.dims {
             f.add_dimension(name, *len as usize).map_err(err)?;

@@ -46,9 +46,32 @@ impl From<ArchiveError> for DapError {
     }
 }
 
+/// A message with every absolute filesystem path (`/tmp/x.nc4`,
+/// `/srv/pool/...`) replaced by `<path>`: a last line of defence for server
+/// faults, whose messages come from libraries that name files.
+pub fn without_paths(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find('/') {
+        let before_ok = rest[..i].chars().last().is_none_or(|c| c.is_whitespace() || "\"'(=:[`".contains(c));
+        let tail = &rest[i..];
+        let end = tail.find(|c: char| c.is_whitespace() || "\"')`,;]".contains(c)).unwrap_or(tail.len());
+        // A path ends before trailing punctuation ("... /tmp/x.nc4: No space").
+        let end = tail[..end].trim_end_matches([':', '.']).len().max(1);
+        let token = &tail[..end];
+        let looks_like_path = before_ok && token.len() > 1 && token[1..].contains('/') && !token.starts_with("//");
+        out.push_str(&rest[..i]);
+        out.push_str(if looks_like_path { "<path>" } else { token });
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl IntoResponse for DapError {
     fn into_response(self) -> Response {
-        let body = ErrorBody::new(self.status.as_u16(), self.message).render();
+        let message = if self.status.is_server_error() { without_paths(&self.message) } else { self.message };
+        let body = ErrorBody::new(self.status.as_u16(), message).render();
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
         dap_headers(h, "dods_error");
@@ -58,5 +81,26 @@ impl IntoResponse for DapError {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_paths;
+
+    #[test]
+    fn server_fault_messages_name_no_path() {
+        assert_eq!(
+            without_paths("writing /tmp/tessera-abc.nc4: No space left on device (os error 28)"),
+            "writing <path>: No space left on device (os error 28)"
+        );
+        assert_eq!(without_paths("open \"/srv/pool/ds/x.nc\" failed"), "open \"<path>\" failed");
+        assert_eq!(
+            without_paths("dataset ds: tile ds/2010-01-01T12-00-00.000/sst_tile_x1_y0.nc: the file is missing"),
+            "dataset ds: tile ds/2010-01-01T12-00-00.000/sst_tile_x1_y0.nc: the file is missing",
+            "pool-relative tile paths stay"
+        );
+        assert_eq!(without_paths("units m s**-2 and N/A"), "units m s**-2 and N/A");
+        assert_eq!(without_paths("see https://example.org/a/b"), "see https://example.org/a/b");
     }
 }

@@ -150,32 +150,123 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
     };
     metrics::gauge!("tessera_http_in_flight").decrement(1.0);
     let status = resp.status().as_u16();
-    let elapsed = started.elapsed().as_secs_f64();
     let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    metrics::counter!("tessera_http_requests_total", "route" => kind, "status" => status.to_string()).increment(1);
-    metrics::histogram!("tessera_http_request_duration_seconds", "route" => kind).record(elapsed);
-    if let Some(b) = bytes {
-        if method != axum::http::Method::HEAD {
-            metrics::counter!("tessera_http_response_bytes_total", "route" => kind).increment(b);
-        }
-    }
-    let dataset = path.strip_prefix("/dap/").map(|p| super::split_suffix(p).0).unwrap_or("");
+    let dataset = path.strip_prefix("/dap/").map(|p| super::split_suffix(p).0).unwrap_or("").to_string();
     // The constraint is logged decoded and cut short; URLs carry no credentials.
     let ce: String = crate::dap::ce::percent_decode(&query).chars().take(512).collect();
-    tracing::info!(
-        target: "tessera::access",
-        request_id = %id,
-        method = %method,
-        route = kind,
-        dataset,
-        constraint = %ce,
-        status,
-        bytes = bytes.unwrap_or(0),
-        seconds = elapsed,
-        "request"
-    );
+    let done = Finish { id: id.clone(), method, kind, dataset, ce, status, declared: bytes, started };
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    resp
+    // The access line and the request's metrics are written when its body
+    // ends: a body cut short after the status line is counted and logged
+    // as aborted, not as the 200 its head said.
+    resp.map(|body| axum::body::Body::new(Tracked { inner: body, sent: 0, done: Some(done) }))
 }
+
+/// What the access line says of a request, once its body has ended.
+struct Finish {
+    id: String,
+    method: axum::http::Method,
+    kind: &'static str,
+    dataset: String,
+    ce: String,
+    status: u16,
+    declared: Option<u64>,
+    started: Instant,
+}
+
+/// How a response body ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Complete,
+    /// The server failed after the first byte.
+    Aborted,
+    /// The client went away first.
+    Closed,
+}
+
+impl Finish {
+    fn log(self, outcome: Outcome, sent: u64) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let kind = self.kind;
+        let status = match outcome {
+            Outcome::Aborted => "aborted".to_string(),
+            _ => self.status.to_string(),
+        };
+        metrics::counter!("tessera_http_requests_total", "route" => kind, "status" => status).increment(1);
+        metrics::histogram!("tessera_http_request_duration_seconds", "route" => kind).record(elapsed);
+        if self.method != axum::http::Method::HEAD {
+            metrics::counter!("tessera_http_response_bytes_total", "route" => kind).increment(sent);
+        }
+        let (id, method, dataset, ce) = (&self.id, &self.method, self.dataset.as_str(), &self.ce);
+        let bytes = if self.method == axum::http::Method::HEAD { self.declared.unwrap_or(0) } else { sent };
+        match outcome {
+            Outcome::Aborted => {
+                metrics::counter!("tessera_responses_aborted_total", "route" => kind).increment(1);
+                tracing::warn!(target: "tessera::access", request_id = %id, method = %method, route = kind, dataset, constraint = %ce, status = "aborted", bytes, seconds = elapsed, "request aborted after the first byte")
+            }
+            Outcome::Closed => tracing::info!(target: "tessera::access", request_id = %id, method = %method, route = kind, dataset, constraint = %ce, status = self.status, outcome = "client closed", bytes, seconds = elapsed, "request"),
+            Outcome::Complete => tracing::info!(target: "tessera::access", request_id = %id, method = %method, route = kind, dataset, constraint = %ce, status = self.status, bytes, seconds = elapsed, "request"),
+        }
+    }
+}
+
+/// A response body that counts what it sends and reports how it ended.
+struct Tracked {
+    inner: axum::body::Body,
+    sent: u64,
+    done: Option<Finish>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    self.sent += d.len() as u64;
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(f) = self.done.take() {
+                    f.log(Outcome::Aborted, self.sent);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(f) = self.done.take() {
+                    f.log(Outcome::Complete, self.sent);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Some(f) = self.done.take() {
+            // An empty body may never be polled; anything else dropped
+            // before its end was left by its client.
+            let outcome = if http_body::Body::is_end_stream(&self.inner) { Outcome::Complete } else { Outcome::Closed };
+            f.log(outcome, self.sent);
+        }
+    }
+}
+

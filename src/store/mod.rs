@@ -170,6 +170,16 @@ pub fn write_new(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result
     result
 }
 
+/// An I/O error in words, without the OS error code clutter:
+/// "no space left on device".
+pub fn plain_io_error(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_lowercase(),
+        None => s,
+    }
+}
+
 /// fsyncs a directory so that renames and creations in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     log: PathBuf,
 }
 
@@ -23,7 +23,7 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(data: &Path, catalogue: &str, env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(data: &Path, catalogue: &str, env: &[(&str, &str)]) -> Server {
         use std::io::BufRead;
         let log = data.join(format!("server-{}.log", std::process::id() ^ rand_u32()));
         let mut cmd = command(env!("CARGO_BIN_EXE_tessera"));
@@ -48,7 +48,7 @@ impl Server {
         Server { child, base, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
