@@ -370,7 +370,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo(&config, args).await,
         Command::Export(args) => export(&config, args).await,
         Command::Serve(_) => {
-            let (cat, pool) = open(&config).await?;
+            // The server starts whether or not its database answers: it
+            // reports not ready and answers 503 until the catalogue is
+            // reachable and migrated.
+            let cat = catalogue::open(&config.catalogue, false)
+                .await
+                .with_context(|| format!("cannot open catalogue {}", catalogue::redact(&config.catalogue)))?;
+            let pool = Pool::new(&config.pool);
+            pool.ensure().with_context(|| format!("cannot create pool {}", config.pool.display()))?;
             serve(&config, cat, pool, None).await
         }
     }
@@ -631,6 +638,34 @@ async fn demo(config: &Config, args: DemoArgs) -> Result<()> {
     serve(config, cat, pool, Some((name, d.def.grid.nx(), d.def.grid.ny()))).await
 }
 
+/// Applies the catalogue's migrations, now if the catalogue answers, else
+/// from a task that retries until it does; `ready` says which.
+async fn migrate_in_background(cat: Arc<dyn Catalogue>, ready: Arc<std::sync::RwLock<std::result::Result<(), String>>>) {
+    let set = move |r: std::result::Result<(), String>| *ready.write().unwrap_or_else(|p| p.into_inner()) = r;
+    match cat.apply_migrations().await {
+        Ok(()) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "catalogue not ready; serving 503 and retrying");
+            set(Err(e.to_string()));
+        }
+    }
+    tokio::spawn(async move {
+        let mut pause = std::time::Duration::from_millis(250);
+        loop {
+            tokio::time::sleep(pause).await;
+            match cat.apply_migrations().await {
+                Ok(()) => {
+                    tracing::info!("catalogue ready");
+                    set(Ok(()));
+                    return;
+                }
+                Err(e) => set(Err(e.to_string())),
+            }
+            pause = (pause * 2).min(std::time::Duration::from_secs(5));
+        }
+    });
+}
+
 /// Binds, prints what to try, serves until ctrl-c or SIGTERM.
 async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Option<(DatasetName, usize, usize)>) -> Result<()> {
     use crate::archive::{Archive, Limits};
@@ -656,7 +691,9 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
         });
     }
     let archive = Arc::new(Archive::new(cat.clone(), pool, reader, Limits { max_response_bytes: config.max_response_bytes }));
-    let router = crate::http::router(crate::http::AppState::new(archive, config.limits.clone()));
+    let state = crate::http::AppState::new(archive, config.limits.clone());
+    migrate_in_background(cat.clone(), state.catalogue_ready.clone()).await;
+    let router = crate::http::router(state);
     let base = format!("http://{addr}");
     tracing::info!(address = %addr, catalogue = %catalogue::redact(&config.catalogue), backend = cat.backend(), "serving");
     println!("\nserving on {base}/  (ctrl-c to stop)");

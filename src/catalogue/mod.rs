@@ -273,6 +273,10 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn forget_retired(&self, paths: &[String]) -> Result<()>;
     /// The writer lock of a dataset if nobody holds it (see [`lock_dataset`]).
     async fn try_lock_dataset(&self, name: &DatasetName) -> Result<Option<WriterLock>>;
+    /// Applies pending migrations (one process at a time); `open(url,
+    /// true)` does this, a server that starts before its database calls it
+    /// until it succeeds.
+    async fn apply_migrations(&self) -> Result<()>;
 }
 
 /// Opens the catalogue a URL names: `sqlite://PATH` (created if missing),

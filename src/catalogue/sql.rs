@@ -198,7 +198,13 @@ macro_rules! sql_catalogue {
         impl $name {
             /// Applies pending migrations.
             pub async fn migrate(&self) -> Result<()> {
-                $migrator.run(&self.pool).await.map_err(|e| CatalogueError::Other(format!("migration failed: {e}")))
+                $migrator.run(&self.pool).await.map_err(|e| match e {
+                    sqlx::migrate::MigrateError::Execute(inner) => match map_err(inner) {
+                        CatalogueError::Unavailable(m) => CatalogueError::Unavailable(m),
+                        other => CatalogueError::Other(format!("migration failed: {other}")),
+                    },
+                    other => CatalogueError::Other(format!("migration failed: {other}")),
+                })
             }
         }
 
@@ -639,6 +645,10 @@ macro_rules! sql_catalogue {
                 self.try_lock(name).await
             }
 
+            async fn apply_migrations(&self) -> Result<()> {
+                self.migrate_serialised().await
+            }
+
             async fn forget_retired(&self, paths: &[String]) -> Result<()> {
                 let mut tx = self.write_tx().await?;
                 for p in paths {
@@ -722,7 +732,7 @@ impl SqliteCatalogue {
     }
 
     /// Runs the migrations, one process at a time.
-    async fn migrate_locked(&self) -> Result<()> {
+    async fn migrate_serialised(&self) -> Result<()> {
         let _held = match self.lock_file("migrations")? {
             None => None,
             Some(path) => loop {
@@ -769,7 +779,7 @@ impl SqliteCatalogue {
             .map(|p| std::path::PathBuf::from(format!("{p}.locks")));
         let cat = SqliteCatalogue { pool, lock_dir, local_locks: Default::default() };
         if migrate {
-            cat.migrate_locked().await?;
+            cat.migrate_serialised().await?;
         }
         Ok(cat)
     }
@@ -789,6 +799,11 @@ pub struct PostgresCatalogue {
 impl PostgresCatalogue {
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.pool.begin().await.map_err(map_err)
+    }
+
+    /// sqlx takes an advisory lock around PostgreSQL migrations itself.
+    async fn migrate_serialised(&self) -> Result<()> {
+        self.migrate().await
     }
 
     async fn try_lock(&self, name: &DatasetName) -> Result<Option<WriterLock>> {

@@ -34,12 +34,23 @@ pub struct AppState {
     heavy: Arc<tokio::sync::Semaphore>,
     /// Requests waiting for a slot.
     waiting: Arc<std::sync::atomic::AtomicUsize>,
+    /// The catalogue's schema is up to date; until then (a server started
+    /// before its database) requests get 503. Holds why not, if not.
+    pub catalogue_ready: Arc<std::sync::RwLock<Result<(), String>>>,
 }
 
 impl AppState {
     pub fn new(archive: Arc<Archive>, limits: crate::config::ServerLimits) -> Self {
         let heavy = Arc::new(tokio::sync::Semaphore::new(limits.max_heavy_requests.max(1)));
-        AppState { archive, limits, heavy, waiting: Arc::default() }
+        AppState { archive, limits, heavy, waiting: Arc::default(), catalogue_ready: Arc::new(std::sync::RwLock::new(Ok(()))) }
+    }
+
+    /// 503 until the catalogue's migrations are applied.
+    pub fn check_catalogue(&self) -> Result<(), DapError> {
+        match &*self.catalogue_ready.read().unwrap_or_else(|p| p.into_inner()) {
+            Ok(()) => Ok(()),
+            Err(why) => Err(DapError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the catalogue is not ready: {why}; retry shortly"))),
+        }
     }
 
     /// A slot for a data response: at once if one is free, after a short
@@ -148,6 +159,7 @@ fn text(description: &'static str, content_type: &'static str, body: String) -> 
 }
 
 async fn index(State(st): State<AppState>) -> Result<Response, DapError> {
+    st.check_catalogue()?;
     let datasets = st.archive.catalogue.datasets().await.map_err(ArchiveError::from)?;
     Ok(text("dods_html", "text/html; charset=utf-8", html::index(&datasets)))
 }
@@ -235,6 +247,7 @@ async fn dap(State(st): State<AppState>, method: Method, uri: Uri, headers: Head
 }
 
 async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &str, query: &str) -> Result<Response, DapError> {
+    st.check_catalogue()?;
     if path.contains('/') {
         return Err(DapError::not_found(format!("no dataset {path:?}: dataset names have no '/'")));
     }

@@ -29,7 +29,10 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(st): State<AppState>) -> Response {
     let cat = st.archive.catalogue.clone();
     let catalogue = match tokio::time::timeout(READY_TIMEOUT, cat.ping()).await {
-        Ok(Ok(())) => "ok".to_string(),
+        Ok(Ok(())) => match st.check_catalogue() {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.message,
+        },
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no answer within {} s", READY_TIMEOUT.as_secs()),
     };

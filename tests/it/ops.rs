@@ -402,3 +402,54 @@ fn the_request_time_limit_cuts_a_slow_download() {
     let (_, _, body) = get(&srv.base, "/metrics", &[]);
     assert!(String::from_utf8(body).unwrap().contains("tessera_requests_rejected_total{reason=\"timeout\"}"));
 }
+
+/// `serve` started while PostgreSQL is down listens at once: /healthz 200,
+/// /readyz 503 naming the catalogue, data requests 503 with Retry-After;
+/// when the database comes, it is migrated (a fresh one too) and served.
+#[test]
+fn serve_starts_while_its_database_is_down() {
+    let Some(pg) = OwnPg::start() else {
+        if std::env::var(crate::common::PG_REQUIRED_ENV).is_ok() {
+            panic!("TESSERA_TEST_PG_BINDIR is needed for this test");
+        }
+        return;
+    };
+    let (dir, cat) = archive(Some(&pg.url()));
+    // A second, empty database that nothing has migrated yet.
+    let fresh = format!("{}/fresh", pg.url().rsplit_once('/').unwrap().0);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
+        sqlx::raw_sql("CREATE DATABASE fresh").execute(&mut c).await.unwrap();
+    });
+    pg.ctl("stop");
+    let t = Instant::now();
+    let srv = Server::start(dir.path(), &cat, &[]);
+    let other = tempfile::tempdir().unwrap();
+    let srv2 = Server::start(other.path(), &fresh, &[]);
+    assert!(t.elapsed() < Duration::from_secs(10), "listening at once: {:?}", t.elapsed());
+    for s in [&srv, &srv2] {
+        assert_eq!(get(&s.base, "/healthz", &[]).0, 200);
+        let (status, _, body) = get(&s.base, "/readyz", &[]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!((status, v["status"].as_str()), (503, Some("not ready")), "{v}");
+        assert!(v["catalogue"].as_str().is_some_and(|c| c != "ok"), "{v}");
+        let (status, head, body) = get(&s.base, "/dap/acc.dds", &[]);
+        assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+        assert!(header(&head, "retry-after").is_some() && header(&head, "content-description") == Some("dods_error"));
+    }
+    pg.ctl("start");
+    let t = Instant::now();
+    while !(get(&srv.base, "/readyz", &[]).0 == 200 && get(&srv2.base, "/readyz", &[]).0 == 200) {
+        assert!(t.elapsed() < Duration::from_secs(30), "did not become ready: {}", srv2.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(get(&srv.base, "/dap/acc.dds", &[]).0, 200);
+    let (status, _, body) = get(&srv2.base, "/", &[]);
+    assert_eq!(status, 200, "the fresh catalogue was migrated: {}", String::from_utf8_lossy(&body));
+    assert_eq!(get(&srv2.base, "/dap/acc.dds", &[]).0, 404);
+    for s in [&srv, &srv2] {
+        assert!(!s.log().contains("hunter2-secret"), "the catalogue password reached the log");
+    }
+}
