@@ -419,7 +419,11 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
     for file in &files {
         let r = ingest_file(&cat, &pool, file, &opts).await?;
         let replaced = if r.slices_replaced > 0 { format!(" ({} replaced)", r.slices_replaced) } else { String::new() };
-        let hint = if r.slices_skipped > 0 && !opts.replace { " (--replace rewrites them)" } else { "" };
+        let hint = match (r.slices_skipped > 0 && !opts.replace, r.slices_differing) {
+            (false, _) => String::new(),
+            (true, 0) => " (--replace rewrites them)".to_string(),
+            (true, n) => format!(" ({n} of them with other values in this file: --replace rewrites them)"),
+        };
         println!(
             "{}: {} slices written{replaced}, {} already present{hint}, {} tiles ({}), {} all-fill tiles skipped",
             file.display(),
@@ -429,6 +433,9 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
             human_bytes(r.bytes),
             r.tiles_sparse
         );
+        for n in &r.notes {
+            println!("  note: {n}");
+        }
         for e in &r.reencoded {
             println!(
                 "  {}: re-encoded into the dataset's {}; largest error {:.3e}{}",

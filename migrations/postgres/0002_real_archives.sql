@@ -8,6 +8,10 @@ ALTER TABLE time_slices ADD COLUMN value DOUBLE PRECISION;
 -- Per-slice auxiliary values as JSON, e.g. {"time_bnds": [0.0, 31.0]}.
 ALTER TABLE time_slices ADD COLUMN aux TEXT;
 
+-- blake3 of a slice's stored values as ingested: a later ingest of the
+-- same slice with other values says so instead of skipping it silently.
+ALTER TABLE variable_times ADD COLUMN content_hash TEXT;
+
 -- 'data' for data variables, 'coordinate' for auxiliary coordinates and
 -- cell measures kept as tiles (2-D lat/lon of projected grids).
 ALTER TABLE variables ADD COLUMN kind TEXT NOT NULL DEFAULT 'data';

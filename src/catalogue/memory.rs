@@ -20,6 +20,7 @@ struct State {
     variables: Vec<Variable>,
     slices: BTreeMap<(i64, i64), TimeSlice>,
     variable_times: BTreeSet<(i64, Option<i64>)>,
+    content_hashes: BTreeMap<(i64, Option<i64>), String>,
     tiles: BTreeMap<TileKey, TileRecord>,
     retired: BTreeMap<String, RetiredTile>,
 }
@@ -81,6 +82,11 @@ impl Catalogue for MemoryCatalogue {
     async fn ingested_times(&self, variable_id: i64) -> Result<Vec<Option<Timestamp>>> {
         let s = self.lock();
         Ok(s.variable_times.iter().filter(|(v, _)| *v == variable_id).map(|(_, t)| t.map(Timestamp)).collect())
+    }
+
+    async fn content_hashes(&self, variable_id: i64) -> Result<Vec<(Option<Timestamp>, String)>> {
+        let s = self.lock();
+        Ok(s.content_hashes.iter().filter(|((v, _), _)| *v == variable_id).map(|((_, t), h)| (t.map(Timestamp), h.clone())).collect())
     }
 
     async fn tiles(&self, q: &TileQuery) -> Result<Vec<TileRecord>> {
@@ -162,10 +168,14 @@ impl Catalogue for MemoryCatalogue {
                     s.retired.insert(r.path.clone(), RetiredTile { dataset_id, path: r.path, retired_at: now.timestamp_millis() });
                 }
                 s.variable_times.remove(&(vid, t));
+                s.content_hashes.remove(&(vid, t));
             }
         }
         for (name, t) in &batch.slices {
             let vid = var_id(&s, name)?;
+            if let Some(h) = batch.content_hashes.get(&(name.clone(), *t)) {
+                s.content_hashes.insert((vid, t.map(|t| t.0)), h.clone());
+            }
             if !s.variable_times.insert((vid, t.map(|t| t.0))) {
                 return Err(CatalogueError::Conflict(format!(
                     "{name} at {} is already in dataset {}",
@@ -273,6 +283,7 @@ impl Catalogue for MemoryCatalogue {
         s.variables.retain(|v| v.dataset_id != d.id);
         s.slices.retain(|(ds, _), _| *ds != d.id);
         s.variable_times.retain(|(v, _)| !vars.contains(v));
+        s.content_hashes.retain(|(v, _), _| !vars.contains(v));
         s.tiles.retain(|(ds, ..), _| *ds != d.id);
         s.retired.retain(|_, r| r.dataset_id != d.id);
         Ok(true)

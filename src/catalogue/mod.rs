@@ -198,6 +198,8 @@ pub struct IngestBatch {
     /// Replace the (variable, time) pairs of `slices` that exist: their
     /// tiles are retired (see [`RetiredTile`]) in the same transaction.
     pub replace: bool,
+    /// blake3 of each slice's stored values (see [`Catalogue::content_hashes`]).
+    pub content_hashes: std::collections::HashMap<(String, Option<Timestamp>), String>,
 }
 
 /// Held by the one writer of a dataset's files and rows (an ingest from
@@ -255,6 +257,9 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn time_slices(&self, dataset_id: i64) -> Result<Vec<TimeSlice>>;
     /// The times (None = static) already ingested for a variable.
     async fn ingested_times(&self, variable_id: i64) -> Result<Vec<Option<Timestamp>>>;
+    /// The content hashes of a variable's ingested slices that have one
+    /// (slices ingested by earlier versions have none).
+    async fn content_hashes(&self, variable_id: i64) -> Result<Vec<(Option<Timestamp>, String)>>;
     /// Tiles in a (time, ty, tx) box, ordered by time, ty, tx.
     async fn tiles(&self, q: &TileQuery) -> Result<Vec<TileRecord>>;
     /// Every tile of a dataset at one time (None = static), for `fsck`.

@@ -275,6 +275,17 @@ macro_rules! sql_catalogue {
                 Ok(ts.into_iter().map(|t| t.map(Timestamp)).collect())
             }
 
+            async fn content_hashes(&self, variable_id: i64) -> Result<Vec<(Option<Timestamp>, String)>> {
+                let rows: Vec<(Option<i64>, String)> = sqlx::query_as(
+                    "SELECT t, content_hash FROM variable_times WHERE variable_id = $1 AND content_hash IS NOT NULL ORDER BY t",
+                )
+                .bind(variable_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(rows.into_iter().map(|(t, h)| (t.map(Timestamp), h)).collect())
+            }
+
             async fn tiles(&self, q: &TileQuery) -> Result<Vec<TileRecord>> {
                 if q.tx.is_empty() || q.ty.is_empty() {
                     return Ok(Vec::new());
@@ -484,11 +495,12 @@ macro_rules! sql_catalogue {
                 for (name, t) in &batch.slices {
                     let vid = var_id(name)?;
                     let count = batch.tiles.iter().filter(|x| &x.variable == name && x.time == *t).count() as i64;
-                    sqlx::query("INSERT INTO variable_times (variable_id, t, tile_count, ingested_at) VALUES ($1, $2, $3, $4)")
+                    sqlx::query("INSERT INTO variable_times (variable_id, t, tile_count, ingested_at, content_hash) VALUES ($1, $2, $3, $4, $5)")
                         .bind(vid)
                         .bind(t.map(|t| t.0))
                         .bind(count)
                         .bind(now)
+                        .bind(batch.content_hashes.get(&(name.clone(), *t)))
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| match map_err(e) {

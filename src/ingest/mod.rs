@@ -53,7 +53,7 @@ use crate::with_typed_array;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Axis as NdAxis, IxDyn, Slice};
 pub use source::{Source, SourceError, analyse};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -158,6 +158,11 @@ pub struct IngestReport {
     pub slices_skipped: usize,
     /// Of `slices_written`, how many replaced slices the dataset had.
     pub slices_replaced: usize,
+    /// Of `slices_skipped`, how many hold other values in this source than
+    /// in the dataset (`--replace` would rewrite them).
+    pub slices_differing: usize,
+    /// Something the caller should know (a source with nothing to ingest).
+    pub notes: Vec<String>,
     pub tiles_written: usize,
     pub tiles_sparse: usize,
     pub bytes: u64,
@@ -178,6 +183,7 @@ pub struct Reencoded {
 }
 
 /// One unit of work: a variable at a time (or static).
+#[derive(Clone, Copy, Debug)]
 struct Job {
     var: usize,
     /// Index into the source's time dimension, if the variable has one.
@@ -185,6 +191,9 @@ struct Job {
     time: Option<Timestamp>,
     /// The time coordinate value in the dataset's units.
     time_value: Option<f64>,
+    /// The slice is in the dataset already: only compare its values (by
+    /// content hash) with what is stored, write nothing.
+    check_only: bool,
 }
 
 /// A tiled variable as it will be written: the dataset's definition, the
@@ -432,12 +441,17 @@ pub async fn ingest_file(
         plans.push(Plan { def: def_v, source_dtype: v.dtype, has_time_dim: sv.has_time_dim, recode });
     }
 
-    // What is already there is skipped, unless replacing.
-    let mut done: HashSet<(String, Option<Timestamp>)> = HashSet::new();
+    // What is already there is skipped, unless replacing; its values are
+    // compared with the source's (content hashes) so that a re-ingest of
+    // changed data does not pass in silence.
+    let mut done: HashMap<(String, Option<Timestamp>), Option<String>> = HashMap::new();
     for s in &stored {
         if plans.iter().any(|p| p.def.name == s.def.name) {
             for t in catalogue.ingested_times(s.id).await? {
-                done.insert((s.def.name.clone(), t));
+                done.insert((s.def.name.clone(), t), None);
+            }
+            for (t, h) in catalogue.content_hashes(s.id).await? {
+                done.insert((s.def.name.clone(), t), Some(h));
             }
         }
     }
@@ -453,17 +467,20 @@ pub async fn ingest_file(
             vec![(None, None, None)]
         };
         for (t_index, time, time_value) in timed {
-            let present = done.contains(&(p.def.name.clone(), time));
-            if present && !opts.replace {
+            let present = done.get(&(p.def.name.clone(), time));
+            if let (Some(hash), false) = (present, opts.replace) {
                 // Auxiliary coordinates on the grid (2-D lat/lon) come with
                 // every file; they are part of the grid, not news.
                 if !(p.def.kind == VarKind::Coordinate && time.is_none()) {
                     skipped += 1;
+                    if hash.is_some() {
+                        jobs.push(Job { var: i, t_index, time, time_value, check_only: true });
+                    }
                 }
                 continue;
             }
-            replaced += usize::from(present);
-            jobs.push(Job { var: i, t_index, time, time_value });
+            replaced += usize::from(present.is_some());
+            jobs.push(Job { var: i, t_index, time, time_value, check_only: false });
         }
     }
     if let (None, Some(t), Some(value)) = (&src.time_axis, opts.time, jobs.iter().find_map(|j| j.time_value)) {
@@ -475,27 +492,50 @@ pub async fn ingest_file(
         slices_replaced: replaced,
         ..Default::default()
     };
+    if let (Some(ta), true) = (&src.time_axis, src.time_values.is_empty()) {
+        report.notes.push(format!("its time axis {} has no steps: nothing to ingest", ta.name));
+    }
     if jobs.is_empty() {
         tracing::info!(file = %path.display(), dataset = %def.name, skipped, "nothing to do: already ingested (--replace rewrites it)");
         return Ok(report);
     }
 
-    // The (variable, time) pairs this file completes: exactly the jobs.
-    let slices: Vec<(String, Option<Timestamp>)> = jobs.iter().map(|j| (plans[j.var].def.name.clone(), j.time)).collect();
-    let job_times: HashSet<Timestamp> = jobs.iter().filter_map(|j| j.time).collect();
-    report.slices_written = jobs.len();
-
-    // Write the tiles on a blocking thread (libnetcdf).
-    let (tiles, sparse, quantisation) = {
+    // Write the tiles (and hash the slices to check) on a blocking thread
+    // (libnetcdf).
+    let (tiles, sparse, quantisation, hashes) = {
         let def = def.clone();
         let plans = plans.clone();
         let path = path.to_path_buf();
         let pool = pool.clone();
         let progress = opts.progress;
+        let jobs = jobs.clone();
         tokio::task::spawn_blocking(move || write_tiles(&path, &pool, &def, &plans, &jobs, progress))
             .await
             .map_err(|e| IngestError::Task(e.to_string()))??
     };
+    for j in jobs.iter().filter(|j| j.check_only) {
+        let key = (plans[j.var].def.name.clone(), j.time);
+        if let (Some(Some(stored)), Some(now)) = (done.get(&key), hashes.get(&key)) {
+            if stored != now {
+                report.slices_differing += 1;
+                tracing::warn!(
+                    file = %path.display(),
+                    dataset = %def.name,
+                    variable = %key.0,
+                    time = %j.time.map_or("static".to_string(), |t| def.time.show(t)),
+                    "already in the dataset with other values; --replace rewrites it"
+                );
+            }
+        }
+    }
+    jobs.retain(|j| !j.check_only);
+    if jobs.is_empty() {
+        return Ok(report);
+    }
+    // The (variable, time) pairs this file completes: exactly the jobs.
+    let slices: Vec<(String, Option<Timestamp>)> = jobs.iter().map(|j| (plans[j.var].def.name.clone(), j.time)).collect();
+    let job_times: HashSet<Timestamp> = jobs.iter().filter_map(|j| j.time).collect();
+    report.slices_written = jobs.len();
     if opts.fail_before_commit {
         // Simulates a crash between the tile writes and the commit: the
         // files stay behind as orphans, as they would after a kill.
@@ -530,6 +570,7 @@ pub async fn ingest_file(
         times: slice_rows.into_values().filter(|s| job_times.contains(&s.t)).collect(),
         tiles,
         replace: opts.replace,
+        content_hashes: hashes.into_iter().filter(|(k, _)| jobs.iter().any(|j| plans[j.var].def.name == k.0 && j.time == k.1)).collect(),
     };
     if let Err(e) = catalogue.commit_ingest(&batch).await {
         remove_tiles(pool, &batch.tiles);
@@ -578,20 +619,21 @@ fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
     bar
 }
 
-/// Tiles written, all-fill tiles skipped, and the re-encoding error per
-/// variable.
-type Written = (Vec<NewTile>, usize, Vec<(String, Quantisation)>);
+/// Tiles written, all-fill tiles skipped, the re-encoding error per
+/// variable, and the content hash of every slice.
+type Written = (Vec<NewTile>, usize, Vec<(String, Quantisation)>, HashMap<(String, Option<Timestamp>), String>);
 
 /// Cuts every job into tiles and writes the non-empty ones. On error, the
 /// files already written are removed.
 fn write_tiles(path: &Path, pool: &Pool, def: &DatasetDef, plans: &[Plan], jobs: &[Job], progress: bool) -> Result<Written, IngestError> {
     let mut written: Vec<NewTile> = Vec::new();
     let mut quantisation: BTreeMap<String, Quantisation> = BTreeMap::new();
-    let result = write_tiles_inner(path, pool, def, plans, jobs, progress, &mut written, &mut quantisation);
+    let mut hashes = HashMap::new();
+    let result = write_tiles_inner(path, pool, def, plans, jobs, progress, &mut written, &mut quantisation, &mut hashes);
     if result.is_err() {
         remove_tiles(pool, &written);
     }
-    result.map(|sparse| (written, sparse, quantisation.into_iter().collect()))
+    result.map(|sparse| (written, sparse, quantisation.into_iter().collect(), hashes))
 }
 
 /// Removes files this ingest wrote. Every tile got a name no other file
@@ -615,6 +657,7 @@ fn write_tiles_inner(
     progress: bool,
     written: &mut Vec<NewTile>,
     quantisation: &mut BTreeMap<String, Quantisation>,
+    hashes: &mut HashMap<(String, Option<Timestamp>), String>,
 ) -> Result<usize, IngestError> {
     crate::store::tile::quiet_hdf5();
     let fail = |reason: String| SourceError { path: path.to_path_buf(), reason };
@@ -641,9 +684,13 @@ fn write_tiles_inner(
                 return Ok(a);
             }
             let (out, got) = plan.recode.apply(&a).map_err(|e| IngestError::Encoding { path: path.to_path_buf(), error: e })?;
-            q.entry(var.name.clone()).or_default().merge(&got);
+            if !job.check_only {
+                q.entry(var.name.clone()).or_default().merge(&got);
+            }
             Ok(out)
         };
+        // The slice's content hash: its stored values, tile by tile.
+        let mut hasher = blake3::Hasher::new();
         let nc_var = file.variable(&var.name).ok_or_else(|| fail(format!("variable {} disappeared", var.name)))?;
         let levels = if var.has_level { nz } else { 1 };
         let row_bytes = grid.nx() * var.dtype.size() * levels;
@@ -682,6 +729,16 @@ fn write_tiles_inner(
                     None => recode(read(win.x, win.w)?, quantisation)?,
                 };
                 bar.inc((win.cells() * var.dtype.size() * levels) as u64);
+                with_typed_array!(&data, a => {
+                    let mut bytes = Vec::with_capacity(a.len() * var.dtype.size());
+                    for v in a.iter() {
+                        bytes.extend_from_slice(&v.to_le_bytes());
+                    }
+                    hasher.update(&bytes);
+                });
+                if job.check_only {
+                    continue;
+                }
                 if data.all_equal(fill) {
                     sparse += 1;
                     continue;
@@ -707,7 +764,8 @@ fn write_tiles_inner(
                 bar.set_message(format!("{} tiles written, {sparse} all-fill skipped", written.len()));
             }
         }
-        if !progress {
+        hashes.insert((var.name.clone(), job.time), format!("blake3:{}", hasher.finalize().to_hex()));
+        if !progress && !job.check_only {
             tracing::info!(
                 variable = %var.name,
                 time = %job.time.map_or("static".to_string(), |t| def.time.show(t)),

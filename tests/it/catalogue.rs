@@ -99,6 +99,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
         slices: vec![("chl".into(), Some(Timestamp(2000))), ("chl".into(), Some(Timestamp(1000))), ("mask".into(), None)],
         times: vec![slice(1000, HARD[0]), slice(2000, 2.0)],
         replace: false,
+        content_hashes: Default::default(),
         tiles: vec![
             tile("chl", Some(1000), 0, 0),
             tile("chl", Some(1000), 1, 0),
@@ -163,6 +164,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
         // A slice the dataset has keeps its values; a new one brings its own.
         times: vec![slice(3000, 3.0), slice(1000, 99.0)],
         replace: false,
+        content_hashes: Default::default(),
         tiles: vec![tile("chl", Some(3000), 1, 1), tile("sst", Some(1000), 0, 0)],
     };
     let d2 = cat.commit_ingest(&batch2).await.unwrap();
@@ -181,6 +183,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
         slices: vec![("new".into(), Some(Timestamp(5000))), ("chl".into(), Some(Timestamp(1000)))],
         times: vec![slice(5000, 5.0)],
         replace: false,
+        content_hashes: Default::default(),
         tiles: vec![tile("new", Some(5000), 0, 0)],
     };
     let err = cat.commit_ingest(&dup).await.unwrap_err();
@@ -192,7 +195,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     let mut other_grid = def.clone();
     other_grid.grid.x = axis("lon", 6, 0.5, 1.0);
     let err = cat
-        .commit_ingest(&IngestBatch { dataset: other_grid, variables: vec![], slices: vec![], times: vec![], tiles: vec![], replace: false })
+        .commit_ingest(&IngestBatch { dataset: other_grid, variables: vec![], slices: vec![], times: vec![], tiles: vec![], replace: false, content_hashes: Default::default() })
         .await
         .unwrap_err();
     assert!(matches!(&err, CatalogueError::Conflict(m) if m.contains("lon has 5 points")), "{err}");
@@ -205,6 +208,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
             times: vec![],
             tiles: vec![],
             replace: false,
+        content_hashes: Default::default(),
         })
         .await
         .unwrap_err();
@@ -224,6 +228,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
             times: vec![slice(1000, HARD[0])],
             tiles: vec![new_tile.clone()],
             replace: true,
+            content_hashes: Default::default(),
         })
         .await
         .unwrap();
@@ -291,6 +296,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
         times: vec![],
         tiles: vec![tile("chl", Some(1000), 0, 0)],
         replace: false,
+        content_hashes: Default::default(),
     })
     .await
     .unwrap();

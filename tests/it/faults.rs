@@ -237,3 +237,45 @@ fn damaged_tiles_are_never_served() {
     assert!(metrics.lines().any(|l| l.starts_with("tessera_http_requests_total") && l.contains("status=\"aborted\"") && l.ends_with(" 6")), "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("tessera_tiles_damaged_total")), "{metrics}");
 }
+
+/// Re-ingesting times already present with other values says so and
+/// points at --replace; a source whose time axis is empty says there is
+/// nothing to ingest.
+#[test]
+fn no_silent_no_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli::new(dir.path(), &format!("sqlite://{}", dir.path().join("c.db").display()));
+    let spec = source::Spec { nt: 2, ny: 200, nx: 200, ..Default::default() };
+    let (a, b) = (dir.path().join("a.nc"), dir.path().join("b.nc"));
+    source::write(&a, &spec);
+    std::fs::copy(&a, &b).unwrap();
+    {
+        tessera::store::tile::quiet_hdf5();
+        let mut f = netcdf::append(&b).unwrap();
+        f.variable_mut("sst").unwrap().put_value(-1.5f32, [1, 150, 150]).unwrap();
+    }
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    cli.ok(&["ingest", "--dataset", "d", "--tile-size", "64x64", a]);
+    let out = cli.ok(&["ingest", "--dataset", "d", a]);
+    assert!(out.contains("0 slices written, 5 already present (--replace rewrites them)"), "the same data again: {out}");
+    let out = cli.ok(&["ingest", "--dataset", "d", b]);
+    assert!(out.contains("5 already present (1 of them with other values in this file: --replace rewrites them)"), "{out}");
+    let out = cli.ok(&["ingest", "--dataset", "d", "--replace", b]);
+    assert!(out.contains("5 slices written (5 replaced)"), "{out}");
+    let out = cli.ok(&["ingest", "--dataset", "d", b]);
+    assert!(out.contains("already present (--replace rewrites them)") && !out.contains("other values"), "{out}");
+
+    let empty = dir.path().join("empty.nc");
+    {
+        let mut f = netcdf::create(&empty).unwrap();
+        f.add_unlimited_dimension("time").unwrap();
+        f.add_dimension("lat", 2).unwrap();
+        f.add_dimension("lon", 3).unwrap();
+        f.add_variable::<f64>("time", &["time"]).unwrap().put_attribute("units", "days since 2000-01-01").unwrap();
+        f.add_variable::<f64>("lat", &["lat"]).unwrap().put_values(&[0.0, 1.0], ..).unwrap();
+        f.add_variable::<f64>("lon", &["lon"]).unwrap().put_values(&[0.0, 1.0, 2.0], ..).unwrap();
+        f.add_variable::<f32>("v", &["time", "lat", "lon"]).unwrap();
+    }
+    let out = cli.ok(&["ingest", "--dataset", "e", empty.to_str().unwrap()]);
+    assert!(out.contains("0 slices written") && out.contains("note: its time axis time has no steps: nothing to ingest"), "{out}");
+}
