@@ -718,17 +718,7 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
     Ok(())
 }
 
-/// 1536 -> "1.5 KiB".
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
-}
+pub use crate::store::human_bytes;
 
 /// A coordinate for people: rounded to the precision its type carries
 /// (7 significant digits for f32, 12 otherwise), printed shortest.

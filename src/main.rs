@@ -2,15 +2,34 @@
 //! once, on one line.
 
 use clap::Parser;
+use std::io::Write;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() {
     let cli = tessera::cli::Cli::parse();
-    match tessera::cli::run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Err(e) => {
-            eprintln!("tessera: error: {}", format!("{e:#}").replace('\n', " "));
-            std::process::ExitCode::FAILURE
+            eprintln!("tessera: error: cannot start the runtime: {e}");
+            1
         }
-    }
+        Ok(rt) => {
+            let result = rt.block_on(tessera::cli::run(cli));
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+            match result {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("tessera: error: {}", format!("{e:#}").replace('\n', " "));
+                    1
+                }
+            }
+        }
+    };
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // Leave without running C atexit handlers: HDF5's walks every object it
+    // still has open, and one that a failed write (a full disk) could not
+    // close makes it crash, turning a clean error into a SIGSEGV. Everything
+    // tessera writes is durable before this point (tiles are fsynced,
+    // catalogue transactions committed).
+    // SAFETY: _exit ends the process at once; nothing runs after it.
+    unsafe { libc::_exit(code) }
 }

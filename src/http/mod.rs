@@ -583,13 +583,29 @@ async fn netcdf4(
         attachment(&mut r, &filename);
         return Ok(r);
     }
+    // libnetcdf must never meet a full disk (its error says only "HDF
+    // error", and the file it could not close stays open): the temporary
+    // directory needs room for the data uncompressed.
+    let need = export.layout.total_len() + (64 << 10);
+    if let Some(free) = crate::store::free_bytes(&std::env::temp_dir()).filter(|&f| f < need) {
+        metrics::counter!("tessera_requests_rejected_total", "reason" => "no_temp_space").increment(1);
+        tracing::error!(need, free, "no room in the temporary directory for a NetCDF-4 download");
+        return Err(DapError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server has no room to build this NetCDF-4 file (about {} needed, {} free); retry later, ask for less, or ask for .nc, which needs none",
+                crate::store::human_bytes(need),
+                crate::store::human_bytes(free)
+            ),
+        ));
+    }
     let reader = st.archive.reader.clone();
     let (file, len) = tokio::task::spawn_blocking(move || -> Result<(tempfile::NamedTempFile, u64), ArchiveError> {
         let tmp = tempfile::Builder::new()
             .prefix("tessera-")
             .suffix(".nc4")
             .tempfile()
-            .map_err(|e| ArchiveError::Internal(format!("temporary file: {e}")))?;
+            .map_err(|e| ArchiveError::Internal(format!("cannot create a temporary file: {}", crate::store::plain_io_error(&e))))?;
         export.write_nc4(reader.as_ref(), tmp.path())?;
         let len = std::fs::metadata(tmp.path()).map_err(|e| ArchiveError::Internal(e.to_string()))?.len();
         Ok((tmp, len))

@@ -144,6 +144,10 @@ pub enum IngestError {
     Catalogue(#[from] CatalogueError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("no space left on device writing {tile} (it needs about {need}, {free} are free); nothing was committed")]
+    NoSpace { tile: String, need: String, free: String },
+    #[error("writing {tile}: {reason}; nothing was committed")]
+    Write { tile: String, reason: String },
     #[error("{0}: interrupted before the catalogue commit (test hook)")]
     Interrupted(PathBuf),
     #[error("ingest task failed: {0}")]
@@ -636,13 +640,35 @@ fn write_tiles(path: &Path, pool: &Pool, def: &DatasetDef, plans: &[Plan], jobs:
     result.map(|sparse| (written, sparse, quantisation.into_iter().collect(), hashes))
 }
 
+/// A store error in words without a filesystem path (the message names the
+/// tile by its pool-relative path).
+fn store_reason(e: &StoreError) -> String {
+    match e {
+        StoreError::Io { source, .. } => crate::store::plain_io_error(source),
+        StoreError::NetCdf { message, .. } => format!("NetCDF: {message}"),
+        StoreError::Invalid { message, .. } => message.clone(),
+    }
+}
+
 /// Removes files this ingest wrote. Every tile got a name no other file
 /// had (see [`write_new`]), so nothing committed, by this or any other
 /// writer, is touched.
 fn remove_tiles(pool: &Pool, tiles: &[NewTile]) {
+    let mut dirs = std::collections::BTreeSet::new();
     for t in tiles {
         if let Ok(p) = pool.resolve(&t.path) {
-            let _ = std::fs::remove_file(p);
+            let _ = std::fs::remove_file(&p);
+            if let Some(d) = p.parent() {
+                dirs.insert(d.to_path_buf());
+            }
+        }
+    }
+    // Slice directories (and the dataset's) this left empty; a directory
+    // another file is in stays.
+    for d in dirs.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+        if let Some(up) = d.parent() {
+            let _ = std::fs::remove_dir(up);
         }
     }
 }
@@ -746,7 +772,28 @@ fn write_tiles_inner(
                 let rel = tile_rel_path(&def.name, calendar, &var.name, job.time, tx as u32, ty as u32);
                 let abs = pool.resolve(&rel)?;
                 let spec = TileSpec { dataset: def, var, time: job.time, time_value: job.time_value, tile: TileIndex { tx, ty }, window: win };
-                let (abs, w) = write_new(&abs, |tmp| write_tile(tmp, &spec, &data))?;
+                // Never let the filesystem fill under libnetcdf/HDF5, whose
+                // errors then say only "HDF error": check the room first,
+                // for the tile uncompressed plus its header.
+                let need = (data.shape().iter().product::<usize>() * var.dtype.size()) as u64 + (64 << 10);
+                let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+                let no_space = |free: u64| IngestError::NoSpace {
+                    tile: rel.clone(),
+                    need: crate::store::human_bytes(need),
+                    free: crate::store::human_bytes(free),
+                };
+                let room = |dir: &Path| {
+                    let mut d = dir.to_path_buf();
+                    while !d.exists() && d.pop() {}
+                    crate::store::free_bytes(&d)
+                };
+                if let Some(free) = room(&dir).filter(|&f| f < need) {
+                    return Err(no_space(free));
+                }
+                let (abs, w) = write_new(&abs, |tmp| write_tile(tmp, &spec, &data)).map_err(|e| match room(&dir) {
+                    Some(free) if free < need => no_space(free),
+                    _ => IngestError::Write { tile: rel.clone(), reason: store_reason(&e) },
+                })?;
                 let rel = match (rel.rsplit_once('/'), abs.file_name().and_then(|n| n.to_str())) {
                     (Some((dir, _)), Some(name)) => format!("{dir}/{name}"),
                     _ => rel,

@@ -279,3 +279,120 @@ fn no_silent_no_ops() {
     let out = cli.ok(&["ingest", "--dataset", "e", empty.to_str().unwrap()]);
     assert!(out.contains("0 slices written") && out.contains("note: its time axis time has no steps: nothing to ingest"), "{out}");
 }
+
+/// A small tmpfs, mounted for a test and unmounted after it. Mounting
+/// needs root (as in CI); elsewhere the test says it cannot run.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = format!("size={size}");
+        let args = ["mount", "-t", "tmpfs", "-o", opts.as_str(), "tmpfs"];
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut cmd = if root { common::command(args[0]) } else { common::command("sudo") };
+        if !root {
+            cmd.args(["-n", args[0]]);
+        }
+        let ok = cmd.args(&args[1..]).arg(dir.path()).status().is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("note: cannot mount a tmpfs (needs root or passwordless sudo); full-disk test skipped");
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut cmd = if root { common::command("umount") } else { common::command("sudo") };
+        if !root {
+            cmd.args(["-n", "umount"]);
+        }
+        let _ = cmd.arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+/// Random-looking float32 `v(time, lat, lon)`: incompressible.
+fn write_noise(path: &std::path::Path, nt: usize, ny: usize, nx: usize) {
+    tessera::store::tile::quiet_hdf5();
+    let mut f = netcdf::create(path).unwrap();
+    f.add_dimension("time", nt).unwrap();
+    f.add_dimension("lat", ny).unwrap();
+    f.add_dimension("lon", nx).unwrap();
+    let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+    t.put_attribute("units", "days since 2000-01-01").unwrap();
+    t.put_values(&(0..nt).map(|k| k as f64).collect::<Vec<_>>(), ..).unwrap();
+    let mut lat = f.add_variable::<f64>("lat", &["lat"]).unwrap();
+    lat.put_attribute("units", "degrees_north").unwrap();
+    lat.put_values(&(0..ny).map(|j| 50.0 - j as f64 * 0.1).collect::<Vec<_>>(), ..).unwrap();
+    let mut lon = f.add_variable::<f64>("lon", &["lon"]).unwrap();
+    lon.put_attribute("units", "degrees_east").unwrap();
+    lon.put_values(&(0..nx).map(|i| i as f64 * 0.1).collect::<Vec<_>>(), ..).unwrap();
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let values: Vec<f32> = (0..nt * ny * nx)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / 16777216.0
+        })
+        .collect();
+    f.add_variable::<f32>("v", &["time", "lat", "lon"]).unwrap().put_values(&values, ..).unwrap();
+}
+
+/// A full pool: a one-line "no space left on device" naming the tile,
+/// exit status 1 (not a crash), nothing committed, nothing left behind; a
+/// full temporary directory: a 503 for .nc4 that says so, .nc still
+/// served, and the server still stops cleanly.
+#[test]
+fn a_full_disk_is_an_error_not_a_crash() {
+    let Some(pool_fs) = Tmpfs::mount("12m") else { return };
+    let Some(tmp_fs) = Tmpfs::mount("1m") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool_fs.dir.path().join("pool");
+    let cat = format!("sqlite://{}", dir.path().join("c.db").display());
+    let big = dir.path().join("big.nc");
+    write_noise(&big, 3, 1000, 1200); // 14.4 MB of float32
+    let run = |args: &[&str]| {
+        common::command(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("TESSERA_DATA_DIR", dir.path())
+            .env("TESSERA_CATALOGUE", &cat)
+            .env("TESSERA_POOL", &pool)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    for format in ["nc4-deflate", "nc3-64bit"] {
+        let out = run(&["ingest", "--dataset", "big", "--tile-size", "200x200", "--tile-format", format, big.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{format}: exit 1, not a crash: {err}");
+        assert!(err.contains("no space left on device writing big/") && err.trim().lines().count() == 1, "{format}: {err}");
+        assert!(!err.contains(pool_fs.dir.path().to_str().unwrap()) && !err.contains("HDF"), "{format}: {err}");
+        let fsck = run(&["fsck"]);
+        assert!(fsck.status.success(), "{format}: nothing left behind: {}", String::from_utf8_lossy(&fsck.stdout));
+        assert!(std::fs::read_dir(&pool).unwrap().next().is_none(), "{format}: the pool is empty again");
+    }
+    // What fits is ingested, and served.
+    let small = dir.path().join("small.nc");
+    write_noise(&small, 1, 500, 600);
+    let out = run(&["ingest", "--dataset", "small", "--tile-size", "200x200", small.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut env = vec![("TESSERA_POOL", pool.to_str().unwrap()), ("TMPDIR", tmp_fs.dir.path().to_str().unwrap())];
+    env.push(("RUST_LOG", "warn"));
+    let srv = crate::ops::Server::start(dir.path(), &cat, &env);
+    let (status, _, body) = http_request("GET", &format!("{}/dap/small.nc4?v", srv.base), &[]);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("no room to build this NetCDF-4 file") && text.contains(".nc"), "{text}");
+    let (status, _, body) = http_request("GET", &format!("{}/dap/small.nc?v", srv.base), &[]);
+    assert_eq!(status, 200);
+    assert!(body.len() > 1_200_000);
+    let (status, _, _) = http_request("GET", &format!("{}/dap/small.nc4?v[0][0:1:9][0:1:9]", srv.base), &[]);
+    assert_eq!(status, 200, "a small .nc4 still fits");
+    assert_eq!(srv.terminate().code(), Some(0), "SIGTERM: a clean exit");
+}

@@ -48,6 +48,13 @@ impl Server {
         Server { child, base, log }
     }
 
+    /// SIGTERM, then the exit status.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
