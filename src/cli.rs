@@ -124,6 +124,13 @@ pub struct ServeArgs {
     /// CORS origins, comma-separated (`*` for any) [default: none].
     #[arg(long, env = "TESSERA_CORS_ORIGINS", value_name = "ORIGINS", value_delimiter = ',')]
     pub cors_origins: Option<Vec<String>>,
+    /// Data responses one client address may have in flight; 0: no cap
+    /// (behind a proxy, every client has its address) [default: 16].
+    #[arg(long, env = "TESSERA_MAX_PER_CLIENT", value_name = "N")]
+    pub max_per_client: Option<usize>,
+    /// End a transfer whose client takes nothing for this long [default: 60].
+    #[arg(long, env = "TESSERA_WRITE_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub write_idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +286,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         o.max_url_bytes = s.max_url_bytes;
         o.shutdown_grace_secs = s.shutdown_grace_secs;
         o.cors_origins = s.cors_origins.clone();
+        o.max_per_client = s.max_per_client;
+        o.write_idle_timeout_secs = s.write_idle_timeout_secs;
     }
     let config = Config::resolve(&overrides)?;
     crate::telemetry::init(config.log_format);

@@ -18,6 +18,8 @@
 //! shutdown_grace_secs = 25      # after SIGTERM
 //! cors_origins = ["*"]          # default: no CORS headers
 //! retire_grace_secs = 3600      # replaced tiles stay this long for readers in flight
+//! max_per_client = 16           # data responses one client address may have in flight (0: no cap)
+//! write_idle_timeout_secs = 60  # a transfer whose client takes nothing this long is ended
 //! ```
 //!
 //! Defaults: the data directory is `./tessera-data`; the catalogue is the
@@ -54,6 +56,8 @@ pub struct Settings {
     pub shutdown_grace_secs: Option<u64>,
     pub cors_origins: Option<Vec<String>>,
     pub retire_grace_secs: Option<u64>,
+    pub max_per_client: Option<usize>,
+    pub write_idle_timeout_secs: Option<u64>,
 }
 
 /// What flags and environment gave (clap merges those two), and the file
@@ -107,6 +111,10 @@ pub struct ServerLimits {
     pub shutdown_grace: std::time::Duration,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
     pub cors_origins: Vec<String>,
+    /// Data responses one client address may have in flight (0: no cap).
+    pub max_per_client: usize,
+    /// A transfer whose client takes nothing for this long is ended.
+    pub write_idle_timeout: std::time::Duration,
 }
 
 impl Default for ServerLimits {
@@ -120,6 +128,8 @@ impl Default for ServerLimits {
             max_url_bytes: 16 * 1024,
             shutdown_grace: std::time::Duration::from_secs(25),
             cors_origins: Vec::new(),
+            max_per_client: 16,
+            write_idle_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -167,6 +177,8 @@ impl Config {
             max_url_bytes: o.settings.max_url_bytes.or(file.max_url_bytes).unwrap_or(d.max_url_bytes),
             shutdown_grace: o.settings.shutdown_grace_secs.or(file.shutdown_grace_secs).map(secs).unwrap_or(d.shutdown_grace),
             cors_origins: o.settings.cors_origins.clone().or(file.cors_origins).unwrap_or(d.cors_origins),
+            max_per_client: o.settings.max_per_client.or(file.max_per_client).unwrap_or(d.max_per_client),
+            write_idle_timeout: o.settings.write_idle_timeout_secs.or(file.write_idle_timeout_secs).map(secs).unwrap_or(d.write_idle_timeout),
         };
         let retire_grace = o.settings.retire_grace_secs.or(file.retire_grace_secs).map(secs).unwrap_or(limits.request_timeout);
         Ok(Config { data_dir, catalogue, pool, listen, log_format, max_response_bytes, open_files, limits, retire_grace })

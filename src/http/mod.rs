@@ -32,6 +32,8 @@ pub struct AppState {
     pub limits: crate::config::ServerLimits,
     /// Slots for data responses (.dods, .ascii, .nc, .nc4).
     heavy: Arc<tokio::sync::Semaphore>,
+    /// Data responses in flight per client address.
+    pub(crate) per_client: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
     /// Requests waiting for a slot.
     waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// The catalogue's schema is up to date; until then (a server started
@@ -42,7 +44,14 @@ pub struct AppState {
 impl AppState {
     pub fn new(archive: Arc<Archive>, limits: crate::config::ServerLimits) -> Self {
         let heavy = Arc::new(tokio::sync::Semaphore::new(limits.max_heavy_requests.max(1)));
-        AppState { archive, limits, heavy, waiting: Arc::default(), catalogue_ready: Arc::new(std::sync::RwLock::new(Ok(()))) }
+        AppState {
+            archive,
+            limits,
+            heavy,
+            per_client: Arc::default(),
+            waiting: Arc::default(),
+            catalogue_ready: Arc::new(std::sync::RwLock::new(Ok(()))),
+        }
     }
 
     /// 503 until the catalogue's migrations are applied.
@@ -282,7 +291,14 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         return Ok(r);
     }
     let heavy = matches!(suffix, Suffix::Dods | Suffix::Ascii | Suffix::Nc | Suffix::Nc4) && method != Method::HEAD;
-    let permit = if heavy { Some(st.heavy_slot().await?) } else { None };
+    // Small data responses (a point, a short series) cost next to nothing:
+    // they never queue behind large ones for a data slot.
+    let small = |bytes: Option<u64>| bytes.is_some_and(|b| b <= SMALL_RESPONSE);
+    let small_request = match suffix {
+        Suffix::Dods | Suffix::Ascii => view.resolve(query).ok().is_some_and(|s| small(s.dods_len())),
+        _ => false,
+    };
+    let permit = if heavy && !small_request { Some(st.heavy_slot().await?) } else { None };
     let mut resp = match suffix {
         Suffix::Dds => {
             let dds = if query.is_empty() { view.dds.clone() } else { view.resolve(query)?.dds() };
@@ -339,27 +355,92 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
     Ok(resp)
 }
 
-/// A sink for producers: forwards chunks, stops when the client is gone or
-/// the request's time limit has passed (the body is then cut short).
-fn sink_with_deadline(
+/// A data slot held by a producer only while it produces: it lets go of
+/// it whenever its client is slower than it, and takes it back (waiting
+/// its turn) to produce more.
+struct Slot {
+    sem: Arc<tokio::sync::Semaphore>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    fn release(&mut self) {
+        self.permit = None;
+    }
+    fn take(&mut self, rt: &tokio::runtime::Handle) {
+        if self.permit.is_none() {
+            self.permit = rt.block_on(self.sem.clone().acquire_owned()).ok();
+        }
+    }
+}
+
+/// A sink for producers: forwards chunks; stops when the client is gone,
+/// has taken nothing for `idle` (a stalled transfer), or the request's
+/// time limit has passed (the body is then cut short).
+fn sink_for(
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
     limit: std::time::Duration,
+    idle: std::time::Duration,
+    mut slot: Slot,
+    rt: tokio::runtime::Handle,
 ) -> impl FnMut(Vec<u8>) -> bool {
+    use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
     let deadline = std::time::Instant::now() + limit;
     move |chunk: Vec<u8>| {
         if std::time::Instant::now() > deadline {
             metrics::counter!("tessera_requests_rejected_total", "reason" => "timeout").increment(1);
-            let _ = tx.blocking_send(Err(std::io::Error::other(format!("request time limit of {} s reached", limit.as_secs()))));
+            let _ = tx.try_send(Err(std::io::Error::other(format!("request time limit of {} s reached", limit.as_secs()))));
             return false;
         }
         let n = chunk.len() as u64;
-        let ok = tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
-        if ok {
-            metrics::counter!("tessera_body_bytes_total").increment(n);
+        // Handed over in small pieces: a slow client then takes one every
+        // so often, and `idle` measures a client that takes nothing, not
+        // one that is merely slow.
+        let all = Bytes::from(chunk);
+        let mut at = 0;
+        while at < all.len() {
+            let piece = all.slice(at..(at + PIECE).min(all.len()));
+            at += piece.len();
+            let sent = match tx.try_send(Ok(piece)) {
+                Ok(()) => true,
+                Err(TrySendError::Closed(_)) => false,
+                Err(TrySendError::Full(item)) => {
+                    // The client is slower than we are: wait for it without
+                    // holding a data slot.
+                    slot.release();
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    match rt.block_on(tx.send_timeout(item, idle.min(left))) {
+                        Ok(()) => {
+                            slot.take(&rt);
+                            true
+                        }
+                        Err(SendTimeoutError::Timeout(_)) if left < idle => {
+                            metrics::counter!("tessera_requests_rejected_total", "reason" => "timeout").increment(1);
+                            false
+                        }
+                        Err(SendTimeoutError::Timeout(_)) => {
+                            metrics::counter!("tessera_requests_rejected_total", "reason" => "write_idle").increment(1);
+                            tracing::warn!(idle_secs = idle.as_secs(), "the client took nothing for too long; transfer ended");
+                            false
+                        }
+                        Err(SendTimeoutError::Closed(_)) => false,
+                    }
+                }
+            };
+            if !sent {
+                return false;
+            }
         }
-        ok
+        metrics::counter!("tessera_body_bytes_total").increment(n);
+        true
     }
 }
+
+/// Data responses up to this size (XDR bytes) take no data slot.
+const SMALL_RESPONSE: u64 = 256 << 10;
+
+/// Bytes handed to the HTTP layer at a time (see [`sink_for`]).
+const PIECE: usize = 64 << 10;
 
 /// Streams a planned response from a blocking producer. A failure after
 /// the first byte aborts the connection (the body ends in an error, so the
@@ -370,23 +451,28 @@ fn stream(st: &AppState, plan: Plan, format: Format, permit: Option<tokio::sync:
 }
 
 /// Runs a blocking producer into a bounded channel and returns the body
-/// that drains it. The data slot (if any) is held until the producer ends.
-/// A failure after the first byte ends the body in an error, so the client
-/// sees a short transfer rather than a complete-looking one.
+/// that drains it. The producer holds a data slot only while it produces
+/// (see [`Slot`]). A failure after the first byte ends the body in an
+/// error, so the client sees a short transfer rather than a complete-looking
+/// one.
 fn producer_body(
     st: &AppState,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     label: String,
     produce: impl FnOnce(&dyn crate::store::reader::TileReader, &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> + Send + 'static,
 ) -> Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    // Up to 1 MiB in flight between producer and connection.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let reader = st.archive.reader.clone();
-    let limit = st.limits.request_timeout;
+    let (limit, idle) = (st.limits.request_timeout, st.limits.write_idle_timeout);
+    let slot = Slot { sem: st.heavy.clone(), permit };
+    let rt = tokio::runtime::Handle::current();
+    let complete = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = complete.clone();
     tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let mut sink = sink_with_deadline(tx.clone(), limit);
+        let mut sink = sink_for(tx.clone(), limit, idle, slot, rt);
         match produce(reader.as_ref(), &mut sink) {
-            Ok(()) => {}
+            Ok(()) => done.store(true, std::sync::atomic::Ordering::Release),
             Err(Stop::Closed) => tracing::info!(response = %label, "client went away; response stopped"),
             Err(Stop::Failed(e)) => {
                 tracing::error!(response = %label, error = %e, "response aborted after the first byte");
@@ -394,8 +480,37 @@ fn producer_body(
             }
         }
     });
-    Body::from_stream(ReceiverStream::new(rx))
+    Body::from_stream(EndsLoudly { inner: ReceiverStream::new(rx), complete, reported: false })
 }
+
+/// A producer's stream that ends in an error unless the producer finished:
+/// a response stopped for any reason (time limit, stalled client, a fault)
+/// is cut, never ended as if it were whole (chunked responses would
+/// otherwise end with a proper last chunk).
+struct EndsLoudly {
+    inner: ReceiverStream<Result<Bytes, std::io::Error>>,
+    complete: Arc<std::sync::atomic::AtomicBool>,
+    reported: bool,
+}
+
+impl tokio_stream::Stream for EndsLoudly {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(None) if !self.complete.load(std::sync::atomic::Ordering::Acquire) && !self.reported => {
+                self.reported = true;
+                Poll::Ready(Some(Err(std::io::Error::other("the response was stopped before its end"))))
+            }
+            other => other,
+        }
+    }
+}
+
+/// The address a request came from (its TCP peer), for the per-client cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub std::net::IpAddr);
 
 /// Resolves when the process is asked to stop (ctrl-c or SIGTERM).
 pub async fn shutdown_signal() {
@@ -443,7 +558,7 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of descriptors and the like: back off, keep serving.
@@ -453,7 +568,8 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+                let svc = tower::ServiceBuilder::new().layer(axum::Extension(ClientAddr(peer.ip()))).service(router.clone());
+                let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {

@@ -138,8 +138,30 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
     let method = req.method().clone();
     let kind = route_kind(&path);
     let url_len = path.len() + query.len();
+    // Data responses in flight per client address: one client cannot take
+    // every slot and thread. The count is given back when the body ends.
+    let heavy = matches!(kind, "dods" | "ascii" | "nc" | "nc4") && method != axum::http::Method::HEAD;
+    let client = req.extensions().get::<super::ClientAddr>().map(|c| c.0).filter(|_| heavy && st.limits.max_per_client > 0);
+    let mut over_cap = false;
+    if let Some(ip) = client {
+        let mut m = st.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= st.limits.max_per_client {
+            over_cap = true;
+        } else {
+            *n += 1;
+        }
+    }
+    let client_guard = client.filter(|_| !over_cap).map(|ip| ClientGuard { ip, map: st.per_client.clone() });
     metrics::gauge!("tessera_http_in_flight").increment(1.0);
-    let mut resp = if url_len > st.limits.max_url_bytes {
+    let mut resp = if over_cap {
+        metrics::counter!("tessera_requests_rejected_total", "reason" => "per_client").increment(1);
+        DapError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("this client already has {} data responses in progress; retry when one has finished", st.limits.max_per_client),
+        )
+        .into_response()
+    } else if url_len > st.limits.max_url_bytes {
         metrics::counter!("tessera_requests_rejected_total", "reason" => "url_too_long").increment(1);
         DapError::new(StatusCode::URI_TOO_LONG, format!("the request URL is {url_len} bytes long; the limit is {} bytes", st.limits.max_url_bytes)).into_response()
     } else {
@@ -164,7 +186,25 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
     // The access line and the request's metrics are written when its body
     // ends: a body cut short after the status line is counted and logged
     // as aborted, not as the 200 its head said.
-    resp.map(|body| axum::body::Body::new(Tracked { inner: body, sent: 0, done: Some(done) }))
+    resp.map(|body| axum::body::Body::new(Tracked { inner: body, sent: 0, done: Some(done), _client: client_guard }))
+}
+
+/// Gives a client's data-response count back when dropped.
+struct ClientGuard {
+    ip: std::net::IpAddr,
+    map: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// What the access line says of a request, once its body has ended.
@@ -220,6 +260,7 @@ struct Tracked {
     inner: axum::body::Body,
     sent: u64,
     done: Option<Finish>,
+    _client: Option<ClientGuard>,
 }
 
 impl http_body::Body for Tracked {
@@ -245,7 +286,9 @@ impl http_body::Body for Tracked {
             }
             Poll::Ready(None) => {
                 if let Some(f) = self.done.take() {
-                    f.log(Outcome::Complete, self.sent);
+                    // A body that ends short of its Content-Length was cut.
+                    let short = f.method != axum::http::Method::HEAD && f.declared.is_some_and(|d| self.sent < d);
+                    f.log(if short { Outcome::Aborted } else { Outcome::Complete }, self.sent);
                 }
             }
             Poll::Pending => {}

@@ -186,6 +186,7 @@ fn conditional_requests_compression_and_cors() {
 fn hold(base: &str, path: &str) -> std::net::TcpStream {
     let host = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(host).unwrap();
+    small_receive_window(&s);
     write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
     let mut buf = [0u8; 1024];
     let _ = s.read(&mut buf).unwrap();
@@ -214,26 +215,40 @@ fn limits_give_documented_statuses() {
     // URL too long: 414.
     let (s, _, body) = get(&srv.base, &format!("/dap/acc.dds?{}", "lat,".repeat(600)), &[]);
     assert_eq!(s, 414, "{}", String::from_utf8_lossy(&body));
-    // One data response at a time and no queue: the second gets 503 + Retry-After.
-    // ASCII of all of sst: some 20 MB of text, more than socket buffers hold.
+    // A slot is held while data is produced, not while a slow client
+    // drains it: with one slot, a client that reads nothing does not keep
+    // a second large request out.
     let held = hold(&srv.base, "/dap/acc.ascii?sst");
-    std::thread::sleep(Duration::from_millis(200));
-    let (s, head, body) = get(&srv.base, "/dap/acc.dods?lat", &[]);
-    assert_eq!(s, 503, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(header(&head, "retry-after"), Some("5"));
-    assert!(String::from_utf8_lossy(&body).contains("busy"));
-    let (s, _, _) = get(&srv.base, "/dap/acc.dds", &[]);
-    assert_eq!(s, 200, "metadata is not held up by data responses");
-    drop(held);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let t = Instant::now();
     loop {
-        let (s, _, _) = get(&srv.base, "/dap/acc.dods?lat", &[]);
+        // Once the held response has filled what lies between it and its
+        // client, its producer waits without the slot.
+        let (s, _, body) = get(&srv.base, "/dap/acc.dods?sst[0:1:1]", &[]);
         if s == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "the slot was never released");
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(t.elapsed() < Duration::from_secs(20), "the slot stayed with a client that reads nothing: {}", String::from_utf8_lossy(&body));
+        std::thread::sleep(Duration::from_millis(200));
     }
+    drop(held);
+    // One slot and no queue: of several large requests at once, those that
+    // find the slot producing get 503 + Retry-After; small ones never wait.
+    let base = srv.base.clone();
+    let many: Vec<_> = (0..6)
+        .map(|_| {
+            let base = base.clone();
+            std::thread::spawn(move || get(&base, "/dap/acc.dods?sst[0:1:1]", &[]))
+        })
+        .collect();
+    let results: Vec<(u16, String, Vec<u8>)> = many.into_iter().map(|h| h.join().unwrap()).collect();
+    let busy: Vec<&(u16, String, Vec<u8>)> = results.iter().filter(|r| r.0 == 503).collect();
+    assert!(!busy.is_empty() && results.iter().all(|r| r.0 == 200 || r.0 == 503), "{:?}", results.iter().map(|r| r.0).collect::<Vec<_>>());
+    assert_eq!(header(&busy[0].1, "retry-after"), Some("5"));
+    assert!(String::from_utf8_lossy(&busy[0].2).contains("busy"));
+    let (s, _, _) = get(&srv.base, "/dap/acc.dds", &[]);
+    assert_eq!(s, 200, "metadata is not held up by data responses");
+    let (s, _, _) = get(&srv.base, "/dap/acc.dods?lat", &[]);
+    assert_eq!(s, 200, "small data responses take no slot");
     // A slow-loris client is cut off after the header-read timeout.
     let host = srv.base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(host).unwrap();
@@ -459,4 +474,99 @@ fn serve_starts_while_its_database_is_down() {
     for s in [&srv, &srv2] {
         assert!(!s.log().contains("hunter2-secret"), "the catalogue password reached the log");
     }
+}
+
+/// A small TCP receive window, so that socket buffers cannot swallow a
+/// response the client reads slowly.
+fn small_receive_window(s: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 4096;
+    // SAFETY: setsockopt on a socket we own, with a valid int.
+    unsafe { libc::setsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, (&size as *const libc::c_int).cast(), 4) };
+}
+
+/// Opens a data request and reads its body at about `rate` bytes per
+/// second from a thread; returns the thread (which ends when `stop` is set
+/// or the body ends) and the bytes it read.
+fn slow_reader(base: &str, path: &str, rate: usize, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<usize> {
+    let host = base.trim_start_matches("http://").to_string();
+    let path = path.to_string();
+    std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(&host).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        small_receive_window(&s);
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut got = 0;
+        let mut buf = vec![0u8; rate / 10];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        got
+    })
+}
+
+/// Slow clients cannot starve the server: with 8 clients reading large
+/// responses at 100 kB/s (twice as many as data slots), a small request
+/// still answers at once; a client that takes nothing is cut off after the
+/// write-idle timeout; one client address cannot hold more than its cap.
+#[test]
+fn slow_clients_cannot_starve_the_server() {
+    let (dir, cat) = archive(None);
+    let srv = Server::start(
+        dir.path(),
+        &cat,
+        &[("TESSERA_MAX_HEAVY_REQUESTS", "4"), ("TESSERA_WRITE_IDLE_TIMEOUT_SECS", "3"), ("TESSERA_MAX_PER_CLIENT", "10")],
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 8 x the whole dataset as ASCII (about 25 MB) at 100 kB/s: minutes
+    // each, far more than the buffers between producer and client.
+    let readers: Vec<_> = (0..8).map(|_| slow_reader(&srv.base, "/dap/acc.ascii", 100_000, stop.clone())).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut worst = Duration::ZERO;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let (s, _, body) = get(&srv.base, "/dap/acc.dods?sst[0][300:1:301][400:1:401]", &[]);
+        worst = worst.max(t.elapsed());
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    eprintln!("a small request with 8 slow readers in flight: at most {:.3} s", worst.as_secs_f64());
+    assert!(worst < Duration::from_millis(800), "took {worst:?}");
+    // The cap of 10 per client address: 8 slow readers + 2 more, then 503.
+    let extra: Vec<_> = (0..2).map(|_| slow_reader(&srv.base, "/dap/acc.ascii", 100_000, stop.clone())).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let (s, head, body) = get(&srv.base, "/dap/acc.dods?sst[0][0][0]", &[]);
+    assert_eq!(s, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("this client already has 10 data responses"), "{}", String::from_utf8_lossy(&body));
+    assert!(header(&head, "retry-after").is_some());
+    assert_eq!(get(&srv.base, "/dap/acc.dds", &[]).0, 200, "metadata is not capped");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        let got = r.join().unwrap();
+        assert!(got > 10_000, "each slow reader was served: {got}");
+    }
+    for r in extra {
+        r.join().unwrap();
+    }
+
+    // A client that reads nothing at all is cut off after the idle timeout.
+    let host = srv.base.trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&host).unwrap();
+    small_receive_window(&s);
+    write!(s, "GET /dap/acc.ascii HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let t = Instant::now();
+    loop {
+        let (_, _, m) = get(&srv.base, "/metrics", &[]);
+        if String::from_utf8_lossy(&m).contains("tessera_requests_rejected_total{reason=\"write_idle\"}") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "a stalled transfer was never ended");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!("stalled transfer ended after {:.1} s", t.elapsed().as_secs_f64());
+    drop(s);
+    assert_eq!(get(&srv.base, "/dap/acc.dods?sst[0][300][400]", &[]).0, 200);
 }
