@@ -396,3 +396,30 @@ fn a_full_disk_is_an_error_not_a_crash() {
     assert_eq!(status, 200, "a small .nc4 still fits");
     assert_eq!(srv.terminate().code(), Some(0), "SIGTERM: a clean exit");
 }
+
+/// Processes that open a new SQLite catalogue at once all migrate it (one
+/// at a time), and ingests into different datasets at once all commit.
+#[test]
+fn sqlite_under_concurrency() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let cli = Cli::new(dir.path(), &format!("sqlite://{}", dir.path().join(format!("new{round}.db")).display()));
+        let opens: Vec<Child> = (0..6).map(|_| spawn(&cli, &["datasets", "list"])).collect();
+        for c in opens {
+            let (ok, out) = finish(c);
+            assert!(ok, "round {round}: opening a new catalogue at once: {out}");
+        }
+        let spec = source::Spec { nt: 1, ny: 200, nx: 300, ..Default::default() };
+        let src = dir.path().join("s.nc");
+        source::write(&src, &spec);
+        let ingests: Vec<Child> = (0..4)
+            .map(|k| spawn(&cli, &["ingest", "--dataset", &format!("d{k}"), "--tile-size", "64x64", src.to_str().unwrap()]))
+            .collect();
+        for c in ingests {
+            let (ok, out) = finish(c);
+            assert!(ok, "round {round}: concurrent ingests into one SQLite catalogue: {out}");
+        }
+        let fsck = cli.ok(&["fsck"]);
+        assert!(fsck.contains("checked 4 datasets") && fsck.contains(" 0 problems"), "{fsck}");
+    }
+}
