@@ -38,6 +38,11 @@ pub enum ArchiveError {
     BadRequest(String),
     #[error("response of {size} bytes exceeds the limit of {limit} bytes; request a smaller subset (fewer variables, a shorter range or a stride)")]
     TooLarge { size: u64, limit: u64 },
+    /// Too large for the format or the protocol, whatever the server's
+    /// limit (more than 2^31 - 1 elements in a DAP2 array, say): the
+    /// message says which.
+    #[error("{0}")]
+    TooLargeFor(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("dataset {dataset}: tile {path}: {reason}")]
@@ -59,7 +64,7 @@ impl From<CeError> for ArchiveError {
     fn from(e: CeError) -> Self {
         let msg = format!("Constraint error: {e}");
         match e.kind() {
-            CeErrorKind::TooLarge => ArchiveError::TooLarge { size: u64::MAX, limit: view::MAX_ELEMENTS },
+            CeErrorKind::TooLarge => ArchiveError::TooLargeFor(msg),
             _ => ArchiveError::BadRequest(msg),
         }
     }

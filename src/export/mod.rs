@@ -508,7 +508,9 @@ fn classic_layout(dims: &[(String, u64)], items: &[Item], globals: &[Attribute])
         .collect();
     let g: Vec<(String, AttrValue)> = globals.iter().map(|a| (a.name.clone(), classic_attr(&a.value))).collect();
     Layout::new(&d, &vars, &g, None).map_err(|e| match e {
-        classic::ClassicError::TooLarge { .. } => ArchiveError::TooLarge { size: u64::MAX, limit: classic::CDF5_MAX_VAR_LEN },
+        e @ classic::ClassicError::TooLarge { .. } => {
+            ArchiveError::TooLargeFor(format!("this subset does not fit a NetCDF classic file ({e}); ask for less, or for .nc4"))
+        }
         other => ArchiveError::Internal(format!("NetCDF layout: {other}")),
     })
 }

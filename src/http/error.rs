@@ -35,7 +35,7 @@ impl From<ArchiveError> for DapError {
         let status = match &e {
             ArchiveError::NotFound(_) => StatusCode::NOT_FOUND,
             ArchiveError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ArchiveError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ArchiveError::TooLarge { .. } | ArchiveError::TooLargeFor(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ArchiveError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ArchiveError::Tile { .. } | ArchiveError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -363,20 +363,20 @@ fn bad_requests_get_dap2_errors() {
     let u = f.url("acc");
     for (path, status, needle) in [
         (format!("{u}.dods?sst%5b0:1:2"), 400, "expected ']'"),
-        (format!("{u}.dds?nosuch"), 400, "nosuch"),
-        (format!("{u}.dods?sst%5b3%5d"), 400, "outside dimension time (size 3)"),
-        (format!("{u}.dods?sst%5b0%5d%5b10:5%5d%5b0%5d"), 400, "10"),
-        (format!("{u}.dods?sst%5b0%5d%5b0:0:5%5d%5b0%5d"), 400, "stride"),
-        (format!("{u}.dods?sst%5b0%5d%5b0%5d%5b0%5d%5b0%5d"), 400, "sst"),
-        (format!("{u}.dods?sst%5b99999999999999999999999%5d"), 400, "too large"),
-        (format!("{u}.dods?sst&lat%3E0"), 400, "selections are not supported"),
-        (format!("{u}.dods?sst%5b-1%5d"), 400, "sst"),
+        (format!("{u}.dds?nosuch"), 400, "no variable `nosuch` in this dataset at column 1; variables are time, lat, lon, sst, chl, mask"),
+        (format!("{u}.dods?sst%5b3%5d"), 400, "index 3 is outside dimension time (size 3) of variable sst at column 4"),
+        (format!("{u}.dods?sst%5b0%5d%5b10:5%5d%5b0%5d"), 400, "hyperslab [10:5] of dimension lat (size 600) of variable sst stops at 5, before its start 10"),
+        (format!("{u}.dods?sst%5b0%5d%5b0:0:5%5d%5b0%5d"), 400, "stride 0 in the hyperslab [0:0:5] of dimension lat"),
+        (format!("{u}.dods?sst%5b0%5d%5b0%5d%5b0%5d%5b0%5d"), 400, "sst has 3 dimensions but 4 hyperslabs were given"),
+        (format!("{u}.dods?sst%5b99999999999999999999999%5d"), 400, "number `99999999999999999999999` is too large"),
+        (format!("{u}.dods?sst&lat%3E0"), 400, "selections are not supported on gridded data"),
+        (format!("{u}.dods?sst%5b-1%5d"), 400, "negative index in the hyperslab of `sst`"),
         (format!("{u}.dods?sst,chl"), 413, "exceeds the limit"),
-        (format!("{}/dap/nosuch.dds", f.base), 404, "no dataset"),
-        (format!("{}/dap/acc.xyz", f.base), 404, "no dataset"),
-        (format!("{}/dap/..%2F..%2Fetc%2Fpasswd.dds", f.base), 404, "no dataset"),
-        (format!("{}/dap/%2e%2e.dds", f.base), 404, "no dataset"),
-        (format!("{}/dap/acc/../acc.dds", f.base), 404, ""),
+        (format!("{}/dap/nosuch.dds", f.base), 404, "no dataset 'nosuch' on this server"),
+        (format!("{}/dap/acc.xyz", f.base), 404, "no dataset 'acc.xyz' on this server"),
+        (format!("{}/dap/..%2F..%2Fetc%2Fpasswd.dds", f.base), 404, "dataset names have no '/'"),
+        (format!("{}/dap/%2e%2e.dds", f.base), 404, "no dataset '..' on this server"),
+        (format!("{}/dap/acc/../acc.dds", f.base), 404, "no dataset 'acc/../acc.dds': dataset names have no '/'"),
         (format!("{}/nothing/here", f.base), 404, "no such resource"),
     ] {
         let (s, body) = error(&path);
@@ -386,9 +386,11 @@ fn bad_requests_get_dap2_errors() {
     // The limit is stated with the size.
     let (_, body) = error(&format!("{u}.dods?sst,chl"));
     assert!(body.contains(&MAX_RESPONSE.to_string()), "{body}");
-    // netCDF-C shows the message.
+    // netCDF-C reports a missing dataset as such (it shows no DAP2 message
+    // text for a 404).
     let out = command("ncdump").arg("-h").arg(format!("{}/dap/nosuch", f.base)).output().unwrap();
     assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NetCDF: file not found"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
