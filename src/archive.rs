@@ -680,7 +680,7 @@ impl Archive {
         all.sort_by(|a, b| (a.time, a.ty, a.tx, &a.variable).cmp(&(b.time, b.ty, b.tx, &b.variable)));
         let reader = self.reader.clone();
         let name = def.name.to_string();
-        tokio::task::spawn_blocking(move || {
+        crate::blocking::run("verify tiles", move || {
             for t in &all {
                 let size = std::fs::metadata(&t.path).map(|m| m.len());
                 let problem = match size {

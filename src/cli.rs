@@ -625,7 +625,7 @@ async fn demo(config: &Config, args: DemoArgs) -> Result<()> {
         let spec = crate::demo::DemoSpec { resolution: args.resolution, days: args.days };
         let tmp = src.with_extension("nc.partial");
         let t = tmp.clone();
-        tokio::task::spawn_blocking(move || crate::demo::write_source(&t, &spec)).await??;
+        crate::blocking::run("demo source", move || crate::demo::write_source(&t, &spec)).await??;
         std::fs::rename(&tmp, &src)?;
     }
     let mut opts = IngestOptions::new(name.clone());
@@ -828,7 +828,7 @@ async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}").expect("valid template"));
     let reader = archive.reader.clone();
     let format = args.format.clone();
-    let tmp = tokio::task::spawn_blocking(move || -> Result<tempfile::NamedTempFile> {
+    let tmp = crate::blocking::run("export", move || -> Result<tempfile::NamedTempFile> {
         match format.as_str() {
             "nc" => {
                 let mut w = std::io::BufWriter::new(tmp.reopen()?);

@@ -223,7 +223,7 @@ async fn check_slice(
         }
         if !opts.quick {
             let p = path.clone();
-            let w = tokio::task::spawn_blocking(move || checksum_file(&p)).await.map_err(|e| FsckError::Io {
+            let w = crate::blocking::run("fsck checksum", move || checksum_file(&p)).await.map_err(|e| FsckError::Io {
                 path: path.clone(),
                 source: std::io::Error::other(e.to_string()),
             })?;

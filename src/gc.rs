@@ -43,7 +43,7 @@ pub async fn collect(catalogue: &dyn Catalogue, pool: &Pool, grace: Duration) ->
         let paths: Vec<String> = due.iter().map(|r| r.path.clone()).collect();
         catalogue.forget_retired(&paths).await?;
         let pool = pool.clone();
-        let (removed, bytes) = tokio::task::spawn_blocking(move || {
+        let (removed, bytes) = crate::blocking::run("remove retired tiles", move || {
             let (mut removed, mut bytes) = (0u64, 0u64);
             for p in &paths {
                 let Ok(abs) = pool.resolve(p) else { continue };

@@ -14,6 +14,7 @@
 //! | [`ingest`] | source NetCDF files to tiles to catalogue | all of the above |
 //! | [`fsck`] | catalogue against pool | catalogue, store |
 //! | [`gc`] | removal of tile files retired by `ingest --replace` | catalogue, store |
+//! | [`blocking`] | the one door for blocking work (libnetcdf, hashing, file walks): bounded, measured | tokio |
 //! | [`demo`] | a synthetic demo source | netcdf |
 //! | [`config`], [`cli`], [`telemetry`] | wiring for the binary | everything |
 //!
@@ -22,6 +23,7 @@
 //! `thiserror`; `anyhow` appears only in the CLI.
 
 pub mod archive;
+pub mod blocking;
 pub mod catalogue;
 pub mod cli;
 pub mod config;

@@ -469,7 +469,7 @@ fn producer_body(
     let rt = tokio::runtime::Handle::current();
     let complete = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done = complete.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::blocking::spawn("produce response", move || {
         let mut sink = sink_for(tx.clone(), limit, idle, slot, rt);
         match produce(reader.as_ref(), &mut sink) {
             Ok(()) => done.store(true, std::sync::atomic::Ordering::Release),
@@ -716,7 +716,7 @@ async fn netcdf4(
         ));
     }
     let reader = st.archive.reader.clone();
-    let (file, len) = tokio::task::spawn_blocking(move || -> Result<(tempfile::NamedTempFile, u64), ArchiveError> {
+    let (file, len) = crate::blocking::run("write nc4", move || -> Result<(tempfile::NamedTempFile, u64), ArchiveError> {
         let tmp = tempfile::Builder::new()
             .prefix("tessera-")
             .suffix(".nc4")
@@ -729,7 +729,7 @@ async fn netcdf4(
     .await
     .map_err(|e| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
+    crate::blocking::spawn("send nc4", move || {
         use std::io::Read;
         let _permit = permit;
         // `file` lives in this task: dropping it removes the file, whether

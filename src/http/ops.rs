@@ -37,7 +37,7 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         Err(_) => format!("no answer within {} s", READY_TIMEOUT.as_secs()),
     };
     let root = st.archive.pool.root().to_path_buf();
-    let pool = match tokio::time::timeout(READY_TIMEOUT, tokio::task::spawn_blocking(move || std::fs::read_dir(&root).map(|_| ()))).await {
+    let pool = match tokio::time::timeout(READY_TIMEOUT, crate::blocking::run("readiness", move || std::fs::read_dir(&root).map(|_| ()))).await {
         Ok(Ok(Ok(()))) => "ok".to_string(),
         Ok(Ok(Err(e))) => format!("pool not readable: {e}"),
         Ok(Err(e)) => e.to_string(),

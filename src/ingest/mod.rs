@@ -283,7 +283,7 @@ pub async fn ingest_file(
     let src = {
         let path = path.to_path_buf();
         let vars = opts.vars.clone();
-        tokio::task::spawn_blocking(move || analyse(&path, &vars))
+        crate::blocking::run("analyse source", move || analyse(&path, &vars))
             .await
             .map_err(|e| IngestError::Task(e.to_string()))??
     };
@@ -513,7 +513,7 @@ pub async fn ingest_file(
         let pool = pool.clone();
         let progress = opts.progress;
         let jobs = jobs.clone();
-        tokio::task::spawn_blocking(move || write_tiles(&path, &pool, &def, &plans, &jobs, progress))
+        crate::blocking::run("write tiles", move || write_tiles(&path, &pool, &def, &plans, &jobs, progress))
             .await
             .map_err(|e| IngestError::Task(e.to_string()))??
     };

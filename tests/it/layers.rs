@@ -34,3 +34,18 @@ fn pure_modules_name_no_io_crates() {
         }
     }
 }
+
+/// One door for blocking work: `spawn_blocking` is called from
+/// `src/blocking.rs` alone, where the work is bounded and measured.
+#[test]
+fn blocking_work_goes_through_one_door() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let door = root.join("blocking.rs");
+    assert!(files.contains(&door));
+    for f in files.iter().filter(|f| **f != door) {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(!text.contains("spawn_blocking"), "{} calls spawn_blocking; use crate::blocking", f.display());
+    }
+}
