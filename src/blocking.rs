@@ -4,7 +4,8 @@
 //! this is where blocking work is bounded and measured:
 //!
 //! * at most [`MAX_BLOCKING`] jobs run at once (tokio's own pool would
-//!   grow to 512 threads); a job waits for its turn;
+//!   grow to 512 threads); a job waits for its turn (response producers,
+//!   started with [`spawn`], are bounded by the HTTP layer instead);
 //! * `tessera_blocking_jobs_in_flight{kind}` and
 //!   `tessera_blocking_seconds{kind}` (time from start to end, waiting
 //!   excluded) show where the time goes; `tessera_blocking_wait_seconds`
@@ -47,20 +48,14 @@ pub async fn run<T: Send + 'static>(kind: &'static str, f: impl FnOnce() -> T + 
     .map_err(|e| BlockingError { kind, message: e.to_string() })
 }
 
-/// Starts `f` on a blocking thread and lets it run on its own (a response
-/// producer that feeds a channel). It takes its turn like [`run`].
+/// Starts `f` on a blocking thread and lets it run on its own: a response
+/// producer that feeds a channel for as long as its client reads. These
+/// do not take a turn at the door (a slow client would keep its turn for
+/// minutes and starve every request behind it); the HTTP layer bounds them
+/// with its data slots and its per-client cap. They are measured like the
+/// rest.
 pub fn spawn(kind: &'static str, f: impl FnOnce() + Send + 'static) {
-    let door = door().clone();
-    tokio::spawn(async move {
-        let waited = Instant::now();
-        let Ok(permit) = door.acquire_owned().await else { return };
-        metrics::histogram!("tessera_blocking_wait_seconds", "kind" => kind).record(waited.elapsed().as_secs_f64());
-        let _ = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            measured(kind, f)
-        })
-        .await;
-    });
+    drop(tokio::task::spawn_blocking(move || measured(kind, f)));
 }
 
 fn measured<T>(kind: &'static str, f: impl FnOnce() -> T) -> T {
