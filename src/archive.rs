@@ -14,7 +14,7 @@
 
 use crate::catalogue::{Catalogue, CatalogueError, Dataset, TileQuery, TimeSel, TimeSlice, Variable};
 use crate::dap::ce::{CeError, CeErrorKind};
-use crate::dap::das::{Attr, Das, VarAttrs};
+use crate::dap::das::{Das, VarAttrs};
 use crate::dap::view::{self, Array, BoundRole, CoordLookup, SentArray, SentVar, Subset, ValueQuery, View, ViewVar};
 use crate::dap::{ascii, xdr};
 use crate::model::{AuxVar, Attribute, Axis, DataType, DatasetName, Timestamp, TypedArray};
@@ -101,16 +101,16 @@ pub struct DatasetView {
     roles: HashMap<String, Role>,
 }
 
-fn das_attrs(attrs: &[Attribute]) -> Vec<Attr> {
+fn das_attrs(attrs: &[Attribute]) -> Vec<Attribute> {
     attrs.to_vec()
 }
 
 /// A coordinate's attributes, with `axis` added when the source had none:
 /// GrADS and Ferret find their X/Y/Z/T axes by it.
-fn axis_attrs(attrs: &[Attribute], axis: &str) -> Vec<Attr> {
+fn axis_attrs(attrs: &[Attribute], axis: &str) -> Vec<Attribute> {
     let mut out = das_attrs(attrs);
     if !attrs.iter().any(|a| a.name == "axis") {
-        out.push(Attr::text("axis", axis));
+        out.push(Attribute::text("axis", axis));
     }
     out
 }

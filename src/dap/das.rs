@@ -34,31 +34,14 @@
 //! * strings: double-quoted, `"` → `\"`, `\` → `\\`, control characters as
 //!   three-digit octal (`\012`), UTF-8 passed through;
 //! * attributes without values are omitted (an empty string is `""`), as
-//!   are netCDF-4 reserved/virtual attributes ([`RESERVED`]) and repeated
+//!   are netCDF-4 reserved/virtual attributes ([`crate::model::is_library_managed`]) and repeated
 //!   names (the first wins);
 //! * names outside `[A-Za-z0-9_-]` get each other byte escaped `%hh`.
 
 use std::fmt::Write as _;
 
-use super::types::{DapType, StorageType};
-
-/// netCDF-4 reserved or virtual attributes that are never emitted.
-pub const RESERVED: &[&str] = &[
-    "_ChunkSizes",
-    "_Storage",
-    "_DeflateLevel",
-    "_Shuffle",
-    "_Endianness",
-    "_NCProperties",
-    "_Netcdf4Dimid",
-    "_Netcdf4Coordinates",
-    "_Filter",
-    "_Codecs",
-    "_NoFill",
-    "_IsNetcdf4",
-    "_SuperblockVersion",
-    "_Format",
-];
+use super::types::DapType;
+use crate::model::DataType;
 
 /// Attributes that must have exactly the variable's type.
 pub const TYPED_LIKE_VARIABLE: &[&str] = &[
@@ -73,7 +56,7 @@ pub const TYPED_LIKE_VARIABLE: &[&str] = &[
 
 /// Attribute values and attributes are the model's own: the DAS shows
 /// what the catalogue stores, converted only at rendering.
-pub use crate::model::{AttrValue, Attribute as Attr};
+use crate::model::{AttrValue, Attribute};
 
 /// The attributes of one top-level variable.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,9 +65,9 @@ pub struct VarAttrs {
     pub name: String,
     /// The variable's stored type; `None` for String variables (no
     /// coercion, no extra attributes).
-    pub storage: Option<StorageType>,
+    pub storage: Option<DataType>,
     /// Source attributes in order.
-    pub attrs: Vec<Attr>,
+    pub attrs: Vec<Attribute>,
 }
 
 /// Everything the DAS shows.
@@ -93,7 +76,7 @@ pub struct Das {
     /// One container per top-level variable, in DDS order.
     pub vars: Vec<VarAttrs>,
     /// Global attributes (`NC_GLOBAL`).
-    pub global: Vec<Attr>,
+    pub global: Vec<Attribute>,
     /// The unlimited dimension, if any (`DODS_EXTRA`); name at most one,
     /// and only if it is the first dimension of every variable using it.
     pub unlimited_dim: Option<String>,
@@ -130,14 +113,14 @@ fn container(
     out: &mut String,
     notes: &mut Vec<String>,
     name: &str,
-    storage: Option<StorageType>,
-    attrs: &[Attr],
+    storage: Option<DataType>,
+    attrs: &[Attribute],
 ) {
     let _ = writeln!(out, "    {} {{", escape_name(name));
-    let extra = storage.map_or(&[][..], StorageType::extra_attributes);
+    let extra = storage.map_or(&[][..], DataType::extra_attributes);
     let mut seen: Vec<&str> = Vec::new();
     for a in attrs {
-        if RESERVED.contains(&a.name.as_str()) || extra.iter().any(|(n, _)| *n == a.name) {
+        if crate::model::is_library_managed(&a.name) || extra.iter().any(|(n, _)| *n == a.name) {
             continue;
         }
         if a.name.is_empty() {
@@ -265,7 +248,7 @@ fn as_f64(n: Num) -> f64 {
 
 /// The wire form of `a` on a variable stored as `storage`; `Ok(None)` for
 /// an attribute without values.
-fn wire_value(a: &Attr, storage: Option<StorageType>) -> Result<Option<Wire>, String> {
+fn wire_value(a: &Attribute, storage: Option<DataType>) -> Result<Option<Wire>, String> {
     if is_empty(&a.value) {
         return Ok(None);
     }
@@ -287,7 +270,7 @@ fn wire_value(a: &Attr, storage: Option<StorageType>) -> Result<Option<Wire>, St
     };
     let w = match &a.value {
         AttrValue::Text(_) => unreachable!("handled above"),
-        AttrValue::I8(v) if storage == Some(StorageType::I8) => {
+        AttrValue::I8(v) if storage == Some(DataType::I8) => {
             Wire::Byte(v.iter().map(|&x| x as u8).collect())
         }
         AttrValue::I8(v) => Wire::Int16(v.iter().map(|&x| i16::from(x)).collect()),
@@ -311,45 +294,45 @@ fn wire_value(a: &Attr, storage: Option<StorageType>) -> Result<Option<Wire>, St
 }
 
 /// Converts values to the variable's stored type, then to its wire form.
-fn coerce(v: &[Num], st: StorageType) -> Result<Wire, String> {
+fn coerce(v: &[Num], st: DataType) -> Result<Wire, String> {
     let ints = |lo: i64, hi: i64| {
         v.iter()
             .map(|&n| int_in(n, lo.into(), hi.into()))
             .collect::<Result<Vec<_>, _>>()
     };
     Ok(match st {
-        StorageType::U8 => Wire::Byte(ints(0, 255)?.into_iter().map(|x| x as u8).collect()),
-        StorageType::I8 => Wire::Byte(
+        DataType::U8 => Wire::Byte(ints(0, 255)?.into_iter().map(|x| x as u8).collect()),
+        DataType::I8 => Wire::Byte(
             ints(-128, 127)?
                 .into_iter()
                 .map(|x| x as i8 as u8)
                 .collect(),
         ),
-        StorageType::I16 => Wire::Int16(
+        DataType::I16 => Wire::Int16(
             ints(i16::MIN.into(), i16::MAX.into())?
                 .into_iter()
                 .map(|x| x as i16)
                 .collect(),
         ),
-        StorageType::U16 => Wire::Int32(
+        DataType::U16 => Wire::Int32(
             ints(0, u16::MAX.into())?
                 .into_iter()
                 .map(|x| x as i32)
                 .collect(),
         ),
-        StorageType::I32 => Wire::Int32(
+        DataType::I32 => Wire::Int32(
             ints(i32::MIN.into(), i32::MAX.into())?
                 .into_iter()
                 .map(|x| x as i32)
                 .collect(),
         ),
-        StorageType::U32 => Wire::UInt32(
+        DataType::U32 => Wire::UInt32(
             ints(0, u32::MAX.into())?
                 .into_iter()
                 .map(|x| x as u32)
                 .collect(),
         ),
-        StorageType::F32 => Wire::Float32(
+        DataType::F32 => Wire::Float32(
             v.iter()
                 .map(|&n| {
                     let f = as_f64(n);
@@ -362,7 +345,7 @@ fn coerce(v: &[Num], st: StorageType) -> Result<Wire, String> {
                 })
                 .collect::<Result<_, _>>()?,
         ),
-        StorageType::F64 => Wire::Float64(v.iter().map(|&n| as_f64(n)).collect()),
+        DataType::F64 => Wire::Float64(v.iter().map(|&n| as_f64(n)).collect()),
     })
 }
 
@@ -453,24 +436,24 @@ mod tests {
     use super::*;
 
     fn section_3_4() -> Das {
-        let s = |n: &str, v: &str| Attr::text(n, v);
+        let s = |n: &str, v: &str| Attribute::text(n, v);
         Das {
             vars: vec![
                 VarAttrs {
                     name: "time".into(),
-                    storage: Some(StorageType::F64),
+                    storage: Some(DataType::F64),
                     attrs: vec![
                         s("units", "days since 2000-01-01 00:00:00"),
                         s("calendar", "standard"),
                         s("standard_name", "time"),
                         s("long_name", "time"),
                         s("axis", "T"),
-                        Attr::new("_ChunkSizes", AttrValue::U32(vec![512])),
+                        Attribute::new("_ChunkSizes", AttrValue::U32(vec![512])),
                     ],
                 },
                 VarAttrs {
                     name: "lat".into(),
-                    storage: Some(StorageType::F32),
+                    storage: Some(DataType::F32),
                     attrs: vec![
                         s("units", "degrees_north"),
                         s("standard_name", "latitude"),
@@ -479,7 +462,7 @@ mod tests {
                 },
                 VarAttrs {
                     name: "lon".into(),
-                    storage: Some(StorageType::F32),
+                    storage: Some(DataType::F32),
                     attrs: vec![
                         s("units", "degrees_east"),
                         s("standard_name", "longitude"),
@@ -488,26 +471,26 @@ mod tests {
                 },
                 VarAttrs {
                     name: "sst".into(),
-                    storage: Some(StorageType::I16),
+                    storage: Some(DataType::I16),
                     attrs: vec![
                         s("long_name", "Sea surface temperature"),
                         s("standard_name", "sea_surface_temperature"),
                         s("units", "degC"),
                         // Given as f64/i32 in the source: coerced to Int16.
-                        Attr::new("_FillValue", AttrValue::F64(vec![-32768.0])),
-                        Attr::new("missing_value", AttrValue::I32(vec![-32768])),
-                        Attr::new("scale_factor", AttrValue::F32(vec![0.01])),
-                        Attr::new("add_offset", AttrValue::F32(vec![0.0])),
-                        Attr::new("_Storage", AttrValue::Text("chunked".into())),
-                        Attr::new("_DeflateLevel", AttrValue::I32(vec![4])),
+                        Attribute::new("_FillValue", AttrValue::F64(vec![-32768.0])),
+                        Attribute::new("missing_value", AttrValue::I32(vec![-32768])),
+                        Attribute::new("scale_factor", AttrValue::F32(vec![0.01])),
+                        Attribute::new("add_offset", AttrValue::F32(vec![0.0])),
+                        Attribute::new("_Storage", AttrValue::Text("chunked".into())),
+                        Attribute::new("_DeflateLevel", AttrValue::I32(vec![4])),
                     ],
                 },
                 VarAttrs {
                     name: "mask".into(),
-                    storage: Some(StorageType::U8),
+                    storage: Some(DataType::U8),
                     attrs: vec![
                         s("long_name", "Surface class"),
-                        Attr::new("_FillValue", AttrValue::U8(vec![255])),
+                        Attribute::new("_FillValue", AttrValue::U8(vec![255])),
                     ],
                 },
             ],
@@ -568,7 +551,7 @@ mod tests {
         assert!(notes.is_empty(), "{notes:?}");
     }
 
-    fn one(storage: Option<StorageType>, attrs: Vec<Attr>) -> (String, Vec<String>) {
+    fn one(storage: Option<DataType>, attrs: Vec<Attribute>) -> (String, Vec<String>) {
         let das = Das {
             vars: vec![VarAttrs {
                 name: "v".into(),
@@ -589,81 +572,81 @@ mod tests {
     #[test]
     fn typed_attributes_follow_the_variable() {
         use AttrValue::*;
-        use StorageType as S;
-        let cases: Vec<(S, Attr, &str)> = vec![
+        use DataType as S;
+        let cases: Vec<(S, Attribute, &str)> = vec![
             (
                 S::I8,
-                Attr::new("_FillValue", I8(vec![-127])),
+                Attribute::new("_FillValue", I8(vec![-127])),
                 "Byte _FillValue 129;",
             ),
             (
                 S::I8,
-                Attr::new("_FillValue", I16(vec![-127])),
+                Attribute::new("_FillValue", I16(vec![-127])),
                 "Byte _FillValue 129;",
             ),
             (
                 S::I8,
-                Attr::new("valid_range", I8(vec![-100, 100])),
+                Attribute::new("valid_range", I8(vec![-100, 100])),
                 "Byte valid_range 156, 100;",
             ),
             (
                 S::I8,
-                Attr::new("flag_values", I8(vec![-1, 0])),
+                Attribute::new("flag_values", I8(vec![-1, 0])),
                 "Byte flag_values 255, 0;",
             ),
             (
                 S::U8,
-                Attr::new("_FillValue", I32(vec![255])),
+                Attribute::new("_FillValue", I32(vec![255])),
                 "Byte _FillValue 255;",
             ),
             (
                 S::U16,
-                Attr::new("_FillValue", U16(vec![65535])),
+                Attribute::new("_FillValue", U16(vec![65535])),
                 "Int32 _FillValue 65535;",
             ),
             (
                 S::U16,
-                Attr::new("valid_max", F64(vec![60000.0])),
+                Attribute::new("valid_max", F64(vec![60000.0])),
                 "Int32 valid_max 60000;",
             ),
             (
                 S::I16,
-                Attr::new("missing_value", F32(vec![-999.0])),
+                Attribute::new("missing_value", F32(vec![-999.0])),
                 "Int16 missing_value -999;",
             ),
             (
                 S::U32,
-                Attr::new("_FillValue", I64(vec![4294967295])),
+                Attribute::new("_FillValue", I64(vec![4294967295])),
                 "UInt32 _FillValue 4294967295;",
             ),
             (
                 S::I32,
-                Attr::new("_FillValue", U8(vec![0])),
+                Attribute::new("_FillValue", U8(vec![0])),
                 "Int32 _FillValue 0;",
             ),
             (
                 S::F32,
-                Attr::new("_FillValue", F64(vec![1e20])),
+                Attribute::new("_FillValue", F64(vec![1e20])),
                 "Float32 _FillValue 1e+20;",
             ),
             (
                 S::F32,
-                Attr::new("_FillValue", F64(vec![f64::NAN])),
+                Attribute::new("_FillValue", F64(vec![f64::NAN])),
                 "Float32 _FillValue NaN;",
             ),
             (
                 S::F32,
-                Attr::new("valid_min", I16(vec![-2])),
+                Attribute::new("valid_min", I16(vec![-2])),
                 "Float32 valid_min -2;",
             ),
             (
                 S::F64,
-                Attr::new("_FillValue", F32(vec![-9.96921e36])),
+                Attribute::new("_FillValue", F32(vec![-9.96921e36])),
                 "Float64 _FillValue -9.969209968386869e+36;",
             ),
             (
                 S::F64,
-                Attr::new("_FillValue", F64(vec![-9.969209968386869e36])),
+                Attribute::new("_FillValue", F64(vec![-9.969209968386869e36])),
                 "Float64 _FillValue -9.969209968386869e+36;",
             ),
         ];
@@ -684,33 +667,33 @@ mod tests {
         use AttrValue::*;
         let cases = [
             (
-                StorageType::U8,
+                DataType::U8,
                 F64(vec![-1.0]),
                 "v:_FillValue: dropped, -1 is outside 0..=255",
             ),
             (
-                StorageType::I16,
+                DataType::I16,
                 F64(vec![1.5]),
                 "v:_FillValue: dropped, 1.5 is not an integer",
             ),
             (
-                StorageType::I16,
+                DataType::I16,
                 F32(vec![f32::NAN]),
                 "v:_FillValue: dropped, NaN is not an integer",
             ),
             (
-                StorageType::F32,
+                DataType::F32,
                 F64(vec![1e300]),
                 "v:_FillValue: dropped, 1e+300 overflows Float32",
             ),
             (
-                StorageType::I32,
+                DataType::I32,
                 Text("x".into()),
                 "v:_FillValue: dropped, text value for an attribute that must be Int32",
             ),
         ];
         for (st, value, note) in cases {
-            let (body, notes) = one(Some(st), vec![Attr::new("_FillValue", value)]);
+            let (body, notes) = one(Some(st), vec![Attribute::new("_FillValue", value)]);
             assert!(!body.contains("_FillValue"), "{body}");
             assert_eq!(notes, [note]);
         }
@@ -719,9 +702,9 @@ mod tests {
     #[test]
     fn untyped_attributes_use_the_nine_types() {
         use AttrValue::*;
-        let cases: Vec<(Option<StorageType>, AttrValue, &str)> = vec![
-            (Some(StorageType::I8), I8(vec![-1, 2]), "Byte a 255, 2;"),
-            (Some(StorageType::F32), I8(vec![-1, 2]), "Int16 a -1, 2;"),
+        let cases: Vec<(Option<DataType>, AttrValue, &str)> = vec![
+            (Some(DataType::I8), I8(vec![-1, 2]), "Byte a 255, 2;"),
+            (Some(DataType::F32), I8(vec![-1, 2]), "Int16 a -1, 2;"),
             (None, I8(vec![-1]), "Int16 a -1;"),
             (None, U8(vec![1, 250]), "Byte a 1, 250;"),
             (None, I16(vec![-5]), "Int16 a -5;"),
@@ -760,7 +743,7 @@ mod tests {
             ),
         ];
         for (st, value, want) in cases {
-            let (body, _) = one(st, vec![Attr::new("a", value.clone())]);
+            let (body, _) = one(st, vec![Attribute::new("a", value.clone())]);
             let extra: String = st
                 .map(|s| {
                     s.extra_attributes()
@@ -777,20 +760,20 @@ mod tests {
     fn omissions_names_and_duplicates() {
         use AttrValue::*;
         let (body, notes) = one(
-            Some(StorageType::U8),
+            Some(DataType::U8),
             vec![
-                Attr::new("empty", F32(vec![])),
-                Attr::new("_Unsigned", Text("false".into())),
-                Attr::new("sea ice.frac", F32(vec![1.0])),
-                Attr::new("x", I16(vec![1])),
-                Attr::new("x", I16(vec![2])),
-                Attr::new("_Filter", Text("307,1".into())),
-                Attr::new("_NoFill", Text("true".into())),
-                Attr::new("_Codecs", Text("[]".into())),
-                Attr::new("_Endianness", Text("little".into())),
-                Attr::new("_Shuffle", Text("true".into())),
-                Attr::new("_Netcdf4Dimid", I32(vec![0])),
-                Attr::new("_Netcdf4Coordinates", I32(vec![0])),
+                Attribute::new("empty", F32(vec![])),
+                Attribute::new("_Unsigned", Text("false".into())),
+                Attribute::new("sea ice.frac", F32(vec![1.0])),
+                Attribute::new("x", I16(vec![1])),
+                Attribute::new("x", I16(vec![2])),
+                Attribute::new("_Filter", Text("307,1".into())),
+                Attribute::new("_NoFill", Text("true".into())),
+                Attribute::new("_Codecs", Text("[]".into())),
+                Attribute::new("_Endianness", Text("little".into())),
+                Attribute::new("_Shuffle", Text("true".into())),
+                Attribute::new("_Netcdf4Dimid", I32(vec![0])),
+                Attribute::new("_Netcdf4Coordinates", I32(vec![0])),
             ],
         );
         assert_eq!(

@@ -123,9 +123,7 @@ impl fmt::Display for DapType {
     }
 }
 
-/// A numeric element type as stored in the archive: the model's own
-/// [`crate::model::DataType`], which this module maps to the wire.
-pub use crate::model::DataType as StorageType;
+use crate::model::DataType;
 
 /// How a stored value is represented on the DAP2 wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,24 +137,24 @@ pub enum WireRepr {
     Widened,
 }
 
-impl StorageType {
+impl DataType {
     /// The DAP2 type a variable of this stored type is served as (module table).
     pub fn dap_type(self) -> DapType {
         match self {
-            StorageType::U8 | StorageType::I8 => DapType::Byte,
-            StorageType::I16 => DapType::Int16,
-            StorageType::U16 | StorageType::I32 => DapType::Int32,
-            StorageType::U32 => DapType::UInt32,
-            StorageType::F32 => DapType::Float32,
-            StorageType::F64 => DapType::Float64,
+            DataType::U8 | DataType::I8 => DapType::Byte,
+            DataType::I16 => DapType::Int16,
+            DataType::U16 | DataType::I32 => DapType::Int32,
+            DataType::U32 => DapType::UInt32,
+            DataType::F32 => DapType::Float32,
+            DataType::F64 => DapType::Float64,
         }
     }
 
     /// How values are changed on the way to the wire.
     pub fn wire_repr(self) -> WireRepr {
         match self {
-            StorageType::I8 => WireRepr::BitPattern,
-            StorageType::U16 => WireRepr::Widened,
+            DataType::I8 => WireRepr::BitPattern,
+            DataType::U16 => WireRepr::Widened,
             _ => WireRepr::Exact,
         }
     }
@@ -165,8 +163,8 @@ impl StorageType {
     /// as `(name, value)`; they replace any same-named source attribute.
     pub fn extra_attributes(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            StorageType::U8 | StorageType::U32 => &[("_Unsigned", "true")],
-            StorageType::I8 => &[("_Unsigned", "false")],
+            DataType::U8 | DataType::U32 => &[("_Unsigned", "true")],
+            DataType::I8 => &[("_Unsigned", "false")],
             _ => &[],
         }
     }
@@ -201,9 +199,9 @@ mod tests {
 
     #[test]
     fn storage_mapping() {
-        use StorageType::*;
+        use DataType::*;
         type Row = (
-            StorageType,
+            DataType,
             DapType,
             WireRepr,
             &'static [(&'static str, &'static str)],

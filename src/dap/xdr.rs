@@ -29,7 +29,8 @@
 //! (widened) or UInt16, `i32` → Int32, `u32` → UInt32, `f32` → Float32,
 //! `f64` → Float64. Any other pairing is an [`XdrError::TypeMismatch`].
 
-use super::types::{DapType, StorageType};
+use super::types::DapType;
+use crate::model::DataType;
 
 /// Encoding errors (all are programming errors of the caller, never the
 /// user's: the server must not start a body it cannot finish).
@@ -80,7 +81,7 @@ pub fn array_len(dtype: DapType, n: u32) -> Option<u64> {
 /// A stored element type that can be XDR-encoded.
 pub trait Element: Copy + sealed::Sealed {
     /// The stored type this is.
-    const STORAGE: StorageType;
+    const STORAGE: DataType;
     /// Appends `src` as array elements of `dtype` (no header, no padding).
     fn encode(dtype: DapType, src: &[Self], out: &mut Vec<u8>) -> Result<(), XdrError>;
     /// Appends one scalar of `dtype` (4 or 8 bytes).
@@ -127,7 +128,7 @@ fn put_words<T: Copy, const W: usize>(out: &mut Vec<u8>, src: &[T], f: impl Fn(T
 }
 
 impl Element for u8 {
-    const STORAGE: StorageType = StorageType::U8;
+    const STORAGE: DataType = DataType::U8;
     fn encode(dtype: DapType, src: &[u8], out: &mut Vec<u8>) -> Result<(), XdrError> {
         match dtype {
             DapType::Byte => out.extend_from_slice(src),
@@ -138,7 +139,7 @@ impl Element for u8 {
 }
 
 impl Element for i8 {
-    const STORAGE: StorageType = StorageType::I8;
+    const STORAGE: DataType = DataType::I8;
     fn encode(dtype: DapType, src: &[i8], out: &mut Vec<u8>) -> Result<(), XdrError> {
         match dtype {
             DapType::Byte => put_words(out, src, |v| v.to_be_bytes()),
@@ -149,7 +150,7 @@ impl Element for i8 {
 }
 
 impl Element for i16 {
-    const STORAGE: StorageType = StorageType::I16;
+    const STORAGE: DataType = DataType::I16;
     fn encode(dtype: DapType, src: &[i16], out: &mut Vec<u8>) -> Result<(), XdrError> {
         match dtype {
             DapType::Int16 => put_words(out, src, |v| i32::from(v).to_be_bytes()),
@@ -160,7 +161,7 @@ impl Element for i16 {
 }
 
 impl Element for u16 {
-    const STORAGE: StorageType = StorageType::U16;
+    const STORAGE: DataType = DataType::U16;
     fn encode(dtype: DapType, src: &[u16], out: &mut Vec<u8>) -> Result<(), XdrError> {
         match dtype {
             // Zero-extended: identical bytes for UInt16 and widened Int32.
@@ -172,7 +173,7 @@ impl Element for u16 {
 }
 
 impl Element for i32 {
-    const STORAGE: StorageType = StorageType::I32;
+    const STORAGE: DataType = DataType::I32;
     fn encode(dtype: DapType, src: &[i32], out: &mut Vec<u8>) -> Result<(), XdrError> {
         match dtype {
             DapType::Int32 => put_words(out, src, i32::to_be_bytes),
@@ -183,7 +184,7 @@ impl Element for i32 {
 }
 
 impl Element for u32 {
-    const STORAGE: StorageType = StorageType::U32;
+    const STORAGE: DataType = DataType::U32;
     fn encode(dtype: DapType, src: &[u32], out: &mut Vec<u8>) -> Result<(), XdrError> {
         match dtype {
             DapType::UInt32 => put_words(out, src, u32::to_be_bytes),
@@ -194,7 +195,7 @@ impl Element for u32 {
 }
 
 impl Element for f32 {
-    const STORAGE: StorageType = StorageType::F32;
+    const STORAGE: DataType = DataType::F32;
     fn encode(dtype: DapType, src: &[f32], out: &mut Vec<u8>) -> Result<(), XdrError> {
         match dtype {
             DapType::Float32 => put_words(out, src, f32::to_be_bytes),
@@ -205,7 +206,7 @@ impl Element for f32 {
 }
 
 impl Element for f64 {
-    const STORAGE: StorageType = StorageType::F64;
+    const STORAGE: DataType = DataType::F64;
     fn encode(dtype: DapType, src: &[f64], out: &mut Vec<u8>) -> Result<(), XdrError> {
         match dtype {
             DapType::Float64 => put_words(out, src, f64::to_be_bytes),

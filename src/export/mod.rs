@@ -61,46 +61,18 @@ pub struct NcExport {
     pub filename: String,
 }
 
-/// Attributes netCDF-4 manages itself; never copied.
-fn reserved(name: &str) -> bool {
-    name.starts_with("_Netcdf4")
-        || matches!(
-            name,
-            "_NCProperties" | "_IsNetcdf4" | "_SuperblockVersion" | "_Format" | "_ChunkSizes" | "_Storage" | "_DeflateLevel"
-                | "_Shuffle" | "_Endianness" | "_NoFill" | "_Fletcher32" | "_Filter" | "_Codecs"
-        )
-}
-
-/// The classic type of a stored type; unsigned types travel as their
-/// signed twins with `_Unsigned = "true"`, keeping files CDF-2.
+/// The classic type of a stored type, and whether it travels as its signed
+/// twin with `_Unsigned = "true"` (keeping files CDF-2).
 fn classic_type(t: DataType) -> (NcType, bool) {
-    match t {
-        DataType::U8 => (NcType::Byte, true),
-        DataType::I8 => (NcType::Byte, false),
-        DataType::I16 => (NcType::Short, false),
-        DataType::U16 => (NcType::Short, true),
-        DataType::I32 => (NcType::Int, false),
-        DataType::U32 => (NcType::Int, true),
-        DataType::F32 => (NcType::Float, false),
-        DataType::F64 => (NcType::Double, false),
-    }
-}
-
-fn classic_attr(v: &AttrValue) -> AttrValue {
-    use AttrValue as C;
-    match v.clone() {
-        AttrValue::Text(s) => C::Text(s),
-        AttrValue::U8(x) => C::I8(x.into_iter().map(|v| v as i8).collect()),
-        AttrValue::I8(x) => C::I8(x),
-        AttrValue::I16(x) => C::I16(x),
-        AttrValue::U16(x) => C::I16(x.into_iter().map(|v| v as i16).collect()),
-        AttrValue::I32(x) => C::I32(x),
-        AttrValue::U32(x) => C::I32(x.into_iter().map(|v| v as i32).collect()),
-        AttrValue::I64(x) => C::F64(x.into_iter().map(|v| v as f64).collect()),
-        AttrValue::U64(x) => C::F64(x.into_iter().map(|v| v as f64).collect()),
-        AttrValue::F32(x) => C::F32(x),
-        AttrValue::F64(x) => C::F64(x),
-    }
+    let (twin, unsigned) = t.classic_twin();
+    let nc = match twin {
+        DataType::I8 | DataType::U8 => NcType::Byte,
+        DataType::I16 | DataType::U16 => NcType::Short,
+        DataType::I32 | DataType::U32 => NcType::Int,
+        DataType::F32 => NcType::Float,
+        DataType::F64 => NcType::Double,
+    };
+    (nc, unsigned)
 }
 
 /// A variable's attributes as written: reserved ones dropped, `_FillValue`
@@ -108,7 +80,7 @@ fn classic_attr(v: &AttrValue) -> AttrValue {
 fn file_attrs(attrs: &[Attribute], dtype: DataType) -> Vec<Attribute> {
     attrs
         .iter()
-        .filter(|a| !reserved(&a.name) && a.name != "_Unsigned")
+        .filter(|a| !crate::model::is_library_managed(&a.name) && a.name != "_Unsigned")
         .filter_map(|a| {
             if a.name == "_FillValue" {
                 crate::store::tile::attr_as_type(&a.value, dtype).map(|v| Attribute::new("_FillValue", v))
@@ -215,7 +187,7 @@ impl NcExport {
         items.extend(others);
 
         let line = format!("{}: tessera subset of dataset {}: {}", dv.dataset.updated_at.format("%Y-%m-%dT%H:%M:%SZ"), def.name, if ce.is_empty() { "(everything)" } else { ce });
-        let mut globals: Vec<Attribute> = def.attrs.iter().filter(|a| !reserved(&a.name) && a.name != "history").cloned().collect();
+        let mut globals: Vec<Attribute> = def.attrs.iter().filter(|a| !crate::model::is_library_managed(&a.name) && a.name != "history").cloned().collect();
         let history = match def.attrs.iter().find(|a| a.name == "history").and_then(|a| a.value.as_text()) {
             Some(h) if !h.is_empty() => format!("{h}\n{line}"),
             _ => line,
@@ -498,7 +470,7 @@ fn classic_layout(dims: &[(String, u64)], items: &[Item], globals: &[Attribute])
             let (t, unsigned) = classic_type(it.dtype);
             let mut v = Var::new(it.name.clone(), t, it.dims.clone());
             for a in &it.attrs {
-                v = v.with_attr(a.name.clone(), classic_attr(&a.value));
+                v = v.with_attr(a.name.clone(), a.value.classic());
             }
             if unsigned {
                 v = v.with_attr("_Unsigned", "true");
@@ -506,7 +478,7 @@ fn classic_layout(dims: &[(String, u64)], items: &[Item], globals: &[Attribute])
             v
         })
         .collect();
-    let g: Vec<(String, AttrValue)> = globals.iter().map(|a| (a.name.clone(), classic_attr(&a.value))).collect();
+    let g: Vec<(String, AttrValue)> = globals.iter().map(|a| (a.name.clone(), a.value.classic())).collect();
     Layout::new(&d, &vars, &g, None).map_err(|e| match e {
         e @ classic::ClassicError::TooLarge { .. } => {
             ArchiveError::TooLargeFor(format!("this subset does not fit a NetCDF classic file ({e}); ask for less, or for .nc4"))

@@ -96,6 +96,45 @@ impl AttrValue {
     }
 }
 
+impl AttrValue {
+    /// The value as NetCDF-3 (classic) can hold it: unsigned integers as
+    /// their signed twins' bit patterns (read back with `_Unsigned`),
+    /// 64-bit integers as doubles.
+    pub fn classic(&self) -> AttrValue {
+        match self {
+            AttrValue::U8(x) => AttrValue::I8(x.iter().map(|&v| v as i8).collect()),
+            AttrValue::U16(x) => AttrValue::I16(x.iter().map(|&v| v as i16).collect()),
+            AttrValue::U32(x) => AttrValue::I32(x.iter().map(|&v| v as i32).collect()),
+            AttrValue::I64(x) => AttrValue::F64(x.iter().map(|&v| v as f64).collect()),
+            AttrValue::U64(x) => AttrValue::F64(x.iter().map(|&v| v as f64).collect()),
+            other => other.clone(),
+        }
+    }
+}
+
+/// Attributes that libnetcdf and HDF5 manage themselves (virtual, or
+/// describing the storage): never copied into a file, never served.
+pub fn is_library_managed(name: &str) -> bool {
+    name.starts_with("_Netcdf4")
+        || name.starts_with("_Quantize")
+        || matches!(
+            name,
+            "_NCProperties"
+                | "_IsNetcdf4"
+                | "_SuperblockVersion"
+                | "_Format"
+                | "_ChunkSizes"
+                | "_Storage"
+                | "_DeflateLevel"
+                | "_Shuffle"
+                | "_Endianness"
+                | "_NoFill"
+                | "_Fletcher32"
+                | "_Filter"
+                | "_Codecs"
+        )
+}
+
 /// A named attribute.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attribute {

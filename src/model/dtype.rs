@@ -73,6 +73,18 @@ impl DataType {
         }
     }
 
+    /// The type a variable of this type has in a NetCDF-3 (classic) file,
+    /// and whether it travels there as its signed twin with
+    /// `_Unsigned = "true"` (NetCDF-3 has no unsigned types).
+    pub fn classic_twin(self) -> (DataType, bool) {
+        match self {
+            DataType::U8 => (DataType::I8, true),
+            DataType::U16 => (DataType::I16, true),
+            DataType::U32 => (DataType::I32, true),
+            other => (other, false),
+        }
+    }
+
     pub fn is_float(self) -> bool {
         matches!(self, DataType::F32 | DataType::F64)
     }

@@ -9,7 +9,7 @@ mod grid;
 mod time;
 
 pub(crate) use attr::float_vec;
-pub use attr::{AttrValue, Attribute, Attributes, prune_references};
+pub use attr::{AttrValue, Attribute, Attributes, is_library_managed, prune_references};
 pub use dataset::{
     AuxDim, AuxVar, DatasetDef, DatasetName, NameError, TileFormat, TimeAxis, TimeKeys, VarKind, VariableDef,
     is_safe_name,

@@ -146,39 +146,6 @@ fn typed_attr<T: IntoAttr>(v: Vec<T>) -> AttrValue {
     T::into_attr(v)
 }
 
-/// The type a variable has in a NetCDF-3 file.
-fn classic_twin(t: DataType) -> DataType {
-    match t {
-        DataType::U8 => DataType::I8,
-        DataType::U16 => DataType::I16,
-        DataType::U32 => DataType::I32,
-        other => other,
-    }
-}
-
-/// An attribute as NetCDF-3 can hold it: unsigned as signed bit patterns,
-/// 64-bit integers as doubles.
-fn classic_attr(v: &AttrValue) -> AttrValue {
-    match v {
-        AttrValue::U8(x) => AttrValue::I8(x.iter().map(|&v| v as i8).collect()),
-        AttrValue::U16(x) => AttrValue::I16(x.iter().map(|&v| v as i16).collect()),
-        AttrValue::U32(x) => AttrValue::I32(x.iter().map(|&v| v as i32).collect()),
-        AttrValue::I64(x) => AttrValue::F64(x.iter().map(|&v| v as f64).collect()),
-        AttrValue::U64(x) => AttrValue::F64(x.iter().map(|&v| v as f64).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Attributes that libnetcdf manages itself and refuses to be given.
-fn is_reserved(name: &str) -> bool {
-    matches!(
-        name,
-        "_NCProperties" | "_IsNetcdf4" | "_SuperblockVersion" | "_Format" | "_ChunkSizes" | "_Storage"
-            | "_DeflateLevel" | "_Shuffle" | "_Endianness" | "_NoFill" | "_Fletcher32" | "_Filter"
-            | "_Codecs" | "_QuantizeBitGroomNumberOfSignificantDigits" | "_Netcdf4Dimid" | "_Netcdf4Coordinates"
-    )
-}
-
 struct Writer<'f> {
     file: &'f mut netcdf::FileMut,
     classic: bool,
@@ -186,14 +153,14 @@ struct Writer<'f> {
 
 impl Writer<'_> {
     fn add_var(&mut self, name: &str, t: DataType, dims: &[&str]) -> netcdf::Result<netcdf::VariableMut<'_>> {
-        let t = if self.classic { classic_twin(t) } else { t };
+        let t = if self.classic { t.classic_twin().0 } else { t };
         with_data_type!(t, T => self.file.add_variable::<T>(name, dims))
     }
 }
 
 fn put_attrs(var: &mut netcdf::VariableMut<'_>, attrs: &[Attribute], dtype: DataType, classic: bool) -> netcdf::Result<()> {
     for a in attrs {
-        if is_reserved(&a.name) || (classic && a.name == "_Unsigned") {
+        if crate::model::is_library_managed(&a.name) || (classic && a.name == "_Unsigned") {
             continue;
         }
         let value = if a.name == "_FillValue" {
@@ -204,10 +171,10 @@ fn put_attrs(var: &mut netcdf::VariableMut<'_>, attrs: &[Attribute], dtype: Data
         } else {
             a.value.clone()
         };
-        let value = if classic { classic_attr(&value) } else { value };
+        let value = if classic { value.classic() } else { value };
         var.put_attribute(&a.name, to_nc(&value))?;
     }
-    if classic && classic_twin(dtype) != dtype {
+    if classic && dtype.classic_twin().1 {
         var.put_attribute("_Unsigned", "true")?;
     }
     Ok(())
@@ -268,8 +235,8 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
 
     // Global attributes: the dataset's, then our own.
     for a in &ds.attrs {
-        if !is_reserved(&a.name) {
-            let v = if classic { classic_attr(&a.value) } else { a.value.clone() };
+        if !crate::model::is_library_managed(&a.name) {
+            let v = if classic { a.value.classic() } else { a.value.clone() };
             file.add_attribute(&a.name, to_nc(&v)).map_err(&err)?;
         }
     }
