@@ -207,7 +207,7 @@ impl DatasetView {
         for n in notes {
             tracing::debug!(dataset = %def.name, "DAS: {n}");
         }
-        Ok(DatasetView { dds: view.dds(), das: das_text, view, dataset, vars, times, time_values, slices, roles })
+        Ok(DatasetView { dds: crate::dap::dds::view_dds(&view), das: das_text, view, dataset, vars, times, time_values, slices, roles })
     }
 
     fn role(&self, name: &str) -> Option<&Role> {
@@ -935,7 +935,7 @@ pub fn produce(plan: &Plan, reader: &dyn TileReader, format: Format, sink: &mut 
 }
 
 fn produce_dods(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Result<(), Stop> {
-    out.buf.extend_from_slice(plan.subset.dds().as_bytes());
+    out.buf.extend_from_slice(crate::dap::dds::subset_dds(&plan.subset).as_bytes());
     out.buf.extend_from_slice(b"Data:\n");
     for a in plan.subset.arrays() {
         if matches!(plan.view.role(&a.name), Some(Role::Data(_))) {

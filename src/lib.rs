@@ -8,19 +8,27 @@
 //!
 //! | module | role | may use |
 //! |---|---|---|
-//! | [`model`] | datasets, variables, grids, tiles, attributes, CF time | pure |
-//! | [`catalogue`] | the catalogue port and its SQLite, PostgreSQL and in-memory adapters | sqlx |
-//! | [`store`] | the tile pool: layout, atomic writes, NetCDF tile files | netcdf |
-//! | [`ingest`] | source NetCDF files to tiles to catalogue | all of the above |
-//! | [`fsck`] | catalogue against pool | catalogue, store |
-//! | [`gc`] | removal of tile files retired by `ingest --replace` | catalogue, store |
+//! | [`model`] | datasets, variables, grids, tiles, attributes, encodings, CF time | pure |
+//! | [`dap`] | DAP2: constraint parser, view and resolution, DDS, DAS, XDR, ASCII, errors | model; pure |
+//! | [`mosaic`] | requested ranges -> tile windows -> output bands | model; pure |
+//! | [`markup`] | HTML/XML escaping | pure |
+//! | [`catalogue`] | the catalogue port and its SQLite, PostgreSQL and in-memory adapters; writer locks | model, sqlx |
+//! | [`store`] | the tile pool: layout, new-file writes, NetCDF tile files, the verifying tile reader | model, netcdf |
 //! | [`blocking`] | the one door for blocking work (libnetcdf, hashing, file walks): bounded, measured | tokio |
+//! | [`ingest`] | source NetCDF files to tiles to catalogue | model, catalogue, store, blocking |
+//! | [`archive`] | the request path: resolve, plan, read, mosaic, encode | model, dap, mosaic, catalogue, store, blocking |
+//! | [`export`] | NetCDF classic streaming encoder, .nc/.nc4 writers, NcML | model, dap, archive, markup |
+//! | [`http`] | axum routes, the error table, operations endpoints, HTML pages | archive, export, dap, markup |
+//! | [`fsck`] | catalogue against pool | catalogue, store, blocking |
+//! | [`gc`] | removal of tile files retired by `ingest --replace` | catalogue, store, blocking |
 //! | [`demo`] | a synthetic demo source | netcdf |
 //! | [`config`], [`cli`], [`telemetry`] | wiring for the binary | everything |
 //!
-//! The dependency rule: `model` names no `axum`, `sqlx`, `netcdf` or `tokio`
-//! item (a test in `tests/` checks it). Errors are typed per layer with
-//! `thiserror`; `anyhow` appears only in the CLI.
+//! The dependency rule: inner layers know nothing of outer ones (the order
+//! of the table, top to bottom); `model`, `dap`, `mosaic` and `markup` name
+//! no `axum`, `sqlx`, `netcdf` or `tokio` item (a test in `tests/` checks
+//! it). Errors are typed per layer with `thiserror`; `anyhow` appears only
+//! in the CLI.
 
 pub mod archive;
 pub mod blocking;
@@ -33,6 +41,7 @@ pub mod export;
 pub mod fsck;
 pub mod gc;
 pub mod http;
+pub mod markup;
 pub mod ingest;
 pub mod model;
 pub mod mosaic;

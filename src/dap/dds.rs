@@ -83,6 +83,12 @@ pub fn subset_dds(subset: &Subset) -> String {
     out
 }
 
+/// Exact `Content-Length` of a whole `.dods` response (DDS text,
+/// `Data:\n`, XDR body); `None` if a String or Url array is sent.
+pub fn dods_len(subset: &Subset) -> Option<u64> {
+    Some(subset_dds(subset).len() as u64 + 6 + subset.dods_data_len()?)
+}
+
 fn view_dims(a: &Array) -> Vec<(&str, usize)> {
     a.dims.iter().map(|d| (d.name.as_str(), d.len)).collect()
 }
@@ -130,7 +136,7 @@ mod tests {
     use super::super::view::{resolve, tests::example};
 
     fn dds(ce: &str) -> String {
-        resolve(&example(), &parse(ce).unwrap()).unwrap().dds()
+        super::subset_dds(&resolve(&example(), &parse(ce).unwrap()).unwrap())
     }
 
     const FULL: &str = "\
@@ -158,7 +164,7 @@ Dataset {
 
     #[test]
     fn full_dds_section_2_3() {
-        assert_eq!(example().dds(), FULL);
+        assert_eq!(super::view_dds(&example()), FULL);
         assert_eq!(dds(""), FULL);
     }
 
@@ -242,6 +248,6 @@ Dataset {
             ))],
         )
         .unwrap();
-        assert_eq!(v.dds(), "Dataset {\n    Int32 crs;\n} d;\n");
+        assert_eq!(super::view_dds(&v), "Dataset {\n    Int32 crs;\n} d;\n");
     }
 }

@@ -214,16 +214,7 @@ pub enum ViewError {
 }
 
 fn check_name(name: &str) -> Result<(), ViewError> {
-    let mut b = name.bytes();
-    let ok = b
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ViewError::BadName(name.to_owned()))
-    }
+    if crate::model::is_safe_name(name) { Ok(()) } else { Err(ViewError::BadName(name.to_owned())) }
 }
 
 fn check_array(a: &Array) -> Result<(), ViewError> {
@@ -270,11 +261,6 @@ impl View {
     /// The variables in declaration order.
     pub fn vars(&self) -> &[ViewVar] {
         &self.vars
-    }
-
-    /// The unconstrained DDS.
-    pub fn dds(&self) -> String {
-        super::dds::view_dds(self)
     }
 
     fn top(&self, name: &str) -> Option<usize> {
@@ -473,11 +459,6 @@ pub struct Subset {
 }
 
 impl Subset {
-    /// The constrained DDS (the head of `.dods`, and `.dds?ce`).
-    pub fn dds(&self) -> String {
-        super::dds::subset_dds(self)
-    }
-
     /// Every sent array in wire order (the order to encode data in).
     pub fn arrays(&self) -> Vec<&SentArray> {
         self.vars.iter().flat_map(SentVar::arrays).collect()
@@ -487,12 +468,6 @@ impl Subset {
     /// Url array is sent.
     pub fn dods_data_len(&self) -> Option<u64> {
         self.arrays().iter().map(|a| a.xdr_len()).sum()
-    }
-
-    /// Exact `Content-Length` of the whole `.dods` response (DDS text,
-    /// `Data:\n`, XDR body); `None` if a String or Url array is sent.
-    pub fn dods_len(&self) -> Option<u64> {
-        Some(self.dds().len() as u64 + 6 + self.dods_data_len()?)
     }
 }
 

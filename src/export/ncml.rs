@@ -12,7 +12,7 @@ use crate::model::{AttrValue, Attribute};
 /// other control characters dropped.
 fn xml(s: &str) -> String {
     let clean: String = s.chars().filter(|&c| c >= ' ' || matches!(c, '\n' | '\r' | '\t')).collect();
-    crate::http::html::escape(&clean).replace('\n', "&#10;").replace('\r', "&#13;").replace('\t', "&#9;")
+    crate::markup::escape(&clean).replace('\n', "&#10;").replace('\r', "&#13;").replace('\t', "&#9;")
 }
 
 fn ncml_type(t: DapType) -> &'static str {

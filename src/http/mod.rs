@@ -295,13 +295,13 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
     // they never queue behind large ones for a data slot.
     let small = |bytes: Option<u64>| bytes.is_some_and(|b| b <= SMALL_RESPONSE);
     let small_request = match suffix {
-        Suffix::Dods | Suffix::Ascii => view.resolve(query).ok().is_some_and(|s| small(s.dods_len())),
+        Suffix::Dods | Suffix::Ascii => view.resolve(query).ok().is_some_and(|s| small(crate::dap::dds::dods_len(&s))),
         _ => false,
     };
     let permit = if heavy && !small_request { Some(st.heavy_slot().await?) } else { None };
     let mut resp = match suffix {
         Suffix::Dds => {
-            let dds = if query.is_empty() { view.dds.clone() } else { view.resolve(query)?.dds() };
+            let dds = if query.is_empty() { view.dds.clone() } else { crate::dap::dds::subset_dds(&view.resolve(query)?) };
             text("dods_dds", "text/plain; charset=utf-8", dds)
         }
         // The DAS is not constrained in DAP2; the query is ignored.
@@ -312,8 +312,7 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         Suffix::Info => text("dods_info", "text/html; charset=utf-8", html::info(&view)),
         Suffix::Dods => {
             let subset = view.resolve(query)?;
-            let len = subset
-                .dods_len()
+            let len = crate::dap::dds::dods_len(&subset)
                 .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
             let plan = st.archive.plan(view.clone(), subset, Some(len)).await?;
             let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Dods, permit) };

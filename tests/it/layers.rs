@@ -24,6 +24,7 @@ fn pure_modules_name_no_io_crates() {
         }
     }
     files.push(root.join("mosaic.rs"));
+    files.push(root.join("markup.rs"));
     assert!(!files.is_empty(), "no pure modules found under {}", root.display());
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
@@ -48,4 +49,27 @@ fn blocking_work_goes_through_one_door() {
         let text = std::fs::read_to_string(f).unwrap();
         assert!(!text.contains("spawn_blocking"), "{} calls spawn_blocking; use crate::blocking", f.display());
     }
+}
+
+/// No cycle between the layers that had one: downloads do not reach into
+/// the HTTP layer, and the DDS renderer is not called back by the view.
+#[test]
+fn no_layer_reaches_outwards() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for (dir, forbidden) in [("export", "crate::http"), ("archive.rs", "crate::http"), ("store", "crate::archive"), ("catalogue", "crate::store")] {
+        let mut files = Vec::new();
+        let p = root.join(dir);
+        if p.is_dir() {
+            rust_files(&p, &mut files);
+        } else {
+            files.push(p);
+        }
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(!text.contains(forbidden), "{} names {forbidden}", f.display());
+        }
+    }
+    let view = std::fs::read_to_string(root.join("dap/view.rs")).unwrap();
+    let code = view.split("#[cfg(test)]").next().unwrap();
+    assert!(!code.contains("super::dds") && !code.contains("dds::"), "dap/view.rs calls the DDS renderer, which uses the view");
 }
