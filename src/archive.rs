@@ -913,14 +913,8 @@ fn tile_reason(e: &crate::store::StoreError) -> String {
 
 /// `[1, rows, cols]` -> `[rows, cols]`.
 fn squeeze_level(a: TypedArray) -> TypedArray {
-    if a.shape().len() == 2 {
-        return a;
-    }
-    crate::with_typed_array!(a, arr => {
-        let n = arr.ndim();
-        let shape = [arr.shape()[n - 2], arr.shape()[n - 1]];
-        crate::model::IntoTyped::typed(arr.into_shape_with_order(ndarray::IxDyn(&shape)).expect("one level"))
-    })
+    let n = a.shape().len();
+    a.drop_leading(n.saturating_sub(2))
 }
 
 /// Produces a response body into `sink`. Blocking: call it from a blocking

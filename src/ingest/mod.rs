@@ -51,7 +51,7 @@ use crate::store::tile::{TileSpec, read_var, write_tile};
 use crate::store::{Pool, StoreError, tile_rel_path, write_new};
 use crate::with_typed_array;
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::{Axis as NdAxis, IxDyn, Slice};
+use ndarray::{Axis as NdAxis, Slice};
 pub use source::{Source, SourceError, analyse};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -737,11 +737,7 @@ fn write_tiles_inner(
                 ranges.push(x0..x0 + w);
                 let a = read_var(path, &nc_var, plan.source_dtype, &ranges)?;
                 // Drop the time dimension: tiles take [level?, y, x].
-                let lead = usize::from(job.t_index.is_some());
-                Ok(with_typed_array!(a, arr => {
-                    let shape: Vec<usize> = arr.shape()[lead..].to_vec();
-                    crate::store::tile::IntoTyped::typed(arr.into_shape_with_order(IxDyn(&shape)).expect("same element count"))
-                }))
+                Ok(a.drop_leading(usize::from(job.t_index.is_some())))
             };
             let band = if by_band { Some(recode(read(0, grid.nx())?, quantisation)?) } else { None };
             for tx in 0..ntx {

@@ -187,6 +187,22 @@ impl TypedArray {
         with_typed_array!(self, a => a.iter().all(|&v| v as f64 == fill))
     }
 
+    /// The same values without their `n` leading dimensions, which must have
+    /// length 1 (`[time = 1, level, y, x]` -> `[level, y, x]`).
+    ///
+    /// # Panics
+    /// If a dropped dimension is longer than 1 (a caller's bug).
+    pub fn drop_leading(self, n: usize) -> TypedArray {
+        if n == 0 {
+            return self;
+        }
+        assert!(self.shape()[..n].iter().all(|&d| d == 1), "dropping dimensions of {:?} longer than 1", self.shape());
+        with_typed_array!(self, a => {
+            let shape = a.shape()[n..].to_vec();
+            IntoTyped::typed(a.into_shape_with_order(ndarray::IxDyn(&shape)).expect("same element count"))
+        })
+    }
+
     /// Values as f64, in logical (row-major) order. For tests and small arrays.
     pub fn to_f64_vec(&self) -> Vec<f64> {
         with_typed_array!(self, a => a.iter().map(|&v| v as f64).collect())

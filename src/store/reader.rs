@@ -248,9 +248,6 @@ impl NetcdfReader {
         }
         let a = read_var(path, &v, var.dtype, &ranges)?;
         // [time?, level?, y, x] -> [level?, y, x]
-        Ok(crate::with_typed_array!(a, arr => {
-            let shape: Vec<usize> = arr.shape()[lead..].to_vec();
-            crate::model::IntoTyped::typed(arr.into_shape_with_order(ndarray::IxDyn(&shape)).expect("same element count"))
-        }))
+        Ok(a.drop_leading(lead))
     }
 }

@@ -18,7 +18,7 @@ use crate::model::{
     Window,
 };
 use crate::{with_data_type, with_typed_array};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 use netcdf::{AttributeValue, Extents, NcTypeDescriptor};
 use std::ops::Range;
 use std::path::Path;
@@ -403,11 +403,7 @@ pub fn read_tile_window(path: &Path, var: &VariableDef, y: Range<usize>, x: Rang
     }
     let a = read_var(path, &v, var.dtype, &ranges)?;
     // Drop the time dimension of length 1: callers get [level?, y, x].
-    let lead = if var.has_time && n >= 3 { 1 } else { 0 };
-    Ok(with_typed_array!(a, arr => {
-        let shape: Vec<usize> = arr.shape()[lead..].to_vec();
-        IntoTyped::typed(arr.into_shape_with_order(IxDyn(&shape)).expect("same element count"))
-    }))
+    Ok(a.drop_leading(if var.has_time && n >= 3 { 1 } else { 0 }))
 }
 
 /// Reads a whole tile's variable as `[level?, y, x]`.
