@@ -188,6 +188,10 @@ macro_rules! tile_columns {
     };
 }
 
+/// Tile rows per INSERT statement: 9 parameters each stays far below
+/// SQLite's and PostgreSQL's limits on parameters per statement.
+const TILE_ROWS_PER_INSERT: usize = 1000;
+
 /// Clamps a u32 tile bound into the INTEGER column's range.
 fn col(v: u32) -> i32 {
     v.min(i32::MAX as u32) as i32
@@ -539,25 +543,29 @@ macro_rules! sql_catalogue {
                 }
 
                 let mut bytes = 0i64;
-                for tile in &batch.tiles {
-                    bytes += tile.bytes as i64;
-                    sqlx::query(
-                        "INSERT INTO tiles (dataset_id, variable_id, t, ty, tx, path, bytes, checksum, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(dataset_id)
-                    .bind(var_id(&tile.variable)?)
-                    .bind(tile.time.map(|t| t.0))
-                    .bind(col(tile.ty))
-                    .bind(col(tile.tx))
-                    .bind(&tile.path)
-                    .bind(tile.bytes as i64)
-                    .bind(&tile.checksum)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                // Many rows per statement (sqlx's QueryBuilder rather than
+                // one round trip per tile): a file of thousands of tiles
+                // commits in a few statements.
+                let rows: Vec<(i64, &crate::catalogue::NewTile)> =
+                    batch.tiles.iter().map(|t| Ok((var_id(&t.variable)?, t))).collect::<Result<_>>()?;
+                for chunk in rows.chunks(TILE_ROWS_PER_INSERT) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO tiles (dataset_id, variable_id, t, ty, tx, path, bytes, checksum, created_at) ",
+                    );
+                    q.push_values(chunk, |mut b, (vid, tile)| {
+                        b.push_bind(dataset_id)
+                            .push_bind(*vid)
+                            .push_bind(tile.time.map(|t| t.0))
+                            .push_bind(col(tile.ty))
+                            .push_bind(col(tile.tx))
+                            .push_bind(tile.path.clone())
+                            .push_bind(tile.bytes as i64)
+                            .push_bind(tile.checksum.clone())
+                            .push_bind(now);
+                    });
+                    q.build().execute(&mut *tx).await.map_err(map_err)?;
                 }
+                bytes += batch.tiles.iter().map(|t| t.bytes as i64).sum::<i64>();
 
                 sqlx::query(
                     "UPDATE datasets SET \
