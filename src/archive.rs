@@ -4,7 +4,7 @@
 //! name -> DatasetView (catalogue, cached per dataset version)
 //!      -> dap::view::Subset (pure: constraint resolved against the view)
 //!      -> Plan (one catalogue range query per data array; files checked)
-//!      -> bands of output rows: tile windows read through TileReader,
+//!      -> bands of output rows: tile windows read through TileStore,
 //!         placed with `mosaic`, encoded as XDR or ASCII, handed to a sink
 //! ```
 //!
@@ -20,7 +20,7 @@ use crate::dap::{ascii, xdr};
 use crate::model::{AuxVar, Attribute, Axis, DataType, DatasetName, Timestamp, TypedArray};
 use crate::mosaic::{self, AxisPiece, BandSlice};
 use crate::store::Pool;
-use crate::store::reader::{TileReader, TileRef};
+use crate::store::port::{Depth, TileError, TileKey, TileRef, TileStore};
 use crate::with_data_type;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -571,7 +571,8 @@ impl Default for Limits {
 pub struct Archive {
     pub catalogue: Arc<dyn Catalogue>,
     pub pool: Pool,
-    pub reader: Arc<dyn TileReader>,
+    /// The tiles, by key (the pool, or its in-memory twin).
+    pub tiles: Arc<dyn TileStore>,
     pub limits: Limits,
     views: Mutex<HashMap<String, Arc<DatasetView>>>,
 }
@@ -592,8 +593,8 @@ pub struct Plan {
 }
 
 impl Archive {
-    pub fn new(catalogue: Arc<dyn Catalogue>, pool: Pool, reader: Arc<dyn TileReader>, limits: Limits) -> Self {
-        Archive { catalogue, pool, reader, limits, views: Mutex::new(HashMap::new()) }
+    pub fn new(catalogue: Arc<dyn Catalogue>, pool: Pool, tiles: Arc<dyn TileStore>, limits: Limits) -> Self {
+        Archive { catalogue, pool, tiles, limits, views: Mutex::new(HashMap::new()) }
     }
 
     /// The current view of a dataset: one indexed catalogue query, plus a
@@ -654,20 +655,14 @@ impl Archive {
             let found = self.catalogue.tiles(&q).await;
             metrics::histogram!("tessera_catalogue_query_seconds", "op" => "tiles").record(started.elapsed().as_secs_f64());
             for t in found? {
-                let path = self.pool.resolve(&t.path).map_err(|e| ArchiveError::Internal(e.to_string()))?;
                 let tile = TileRef {
-                    path,
+                    key: TileKey { dataset: def.name.to_string(), variable: var.def.name.clone(), time: t.time.map(|t| t.0), tx: t.tx, ty: t.ty },
                     rel: t.path,
                     bytes: t.bytes,
                     checksum: t.checksum,
-                    dataset: def.name.to_string(),
-                    variable: var.def.name.clone(),
-                    time: t.time.map(|t| t.0),
                     time_text: t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x)),
-                    tx: t.tx,
-                    ty: t.ty,
                 };
-                map.insert((t.time.map(|t| t.0), t.tx, t.ty), tile);
+                map.insert((tile.key.time, t.tx, t.ty), tile);
             }
             tiles.insert(a.path.clone(), map);
         }
@@ -677,28 +672,17 @@ impl Archive {
         let mut all: Vec<TileRef> = tiles.values().flat_map(|m| m.values().cloned()).collect();
         // In reading order, so that the tiles verified ahead are the first
         // ones the response needs.
-        all.sort_by(|a, b| (a.time, a.ty, a.tx, &a.variable).cmp(&(b.time, b.ty, b.tx, &b.variable)));
-        let reader = self.reader.clone();
+        all.sort_by(|a, b| (a.key.time, a.key.ty, a.key.tx, &a.key.variable).cmp(&(b.key.time, b.key.ty, b.key.tx, &b.key.variable)));
+        let store = self.tiles.clone();
         let name = def.name.to_string();
         crate::blocking::run("verify tiles", move || {
-            for t in &all {
-                let size = std::fs::metadata(&t.path).map(|m| m.len());
-                let problem = match size {
-                    Err(e) => Some(format!("the file is missing from the pool ({})", crate::store::plain_io_error(&e))),
-                    Ok(n) if n != t.bytes => Some(format!("the file is {n} bytes long, the catalogue says {} (truncated or replaced)", t.bytes)),
-                    Ok(_) => None,
-                };
-                if let Some(reason) = problem {
+            let sizes = all.iter().map(|t| (t, Depth::Size));
+            let full = all.iter().take(VERIFY_AHEAD_TILES).map(|t| (t, Depth::Full));
+            for (t, depth) in sizes.chain(full) {
+                if let Err(e) = store.check(t, depth) {
                     metrics::counter!("tessera_tile_errors_total").increment(1);
-                    tracing::error!(dataset = %name, tile = %t.rel, "catalogued tile: {reason}");
-                    return Err(ArchiveError::Tile { dataset: name.clone(), path: t.rel.clone(), reason });
-                }
-            }
-            for t in all.iter().take(VERIFY_AHEAD_TILES) {
-                if let Err(e) = reader.verify(t) {
-                    metrics::counter!("tessera_tile_errors_total").increment(1);
-                    tracing::error!(dataset = %name, tile = %t.rel, error = %e, "catalogued tile failed verification");
-                    return Err(ArchiveError::Tile { dataset: name.clone(), path: t.rel.clone(), reason: tile_reason(&e) });
+                    tracing::error!(dataset = %name, tile = %t.rel, error = %e, "catalogued tile failed its check");
+                    return Err(tile_error(&name, t, e));
                 }
             }
             Ok(())
@@ -821,7 +805,7 @@ impl Plan {
     /// `f` returns `Ok(false)` to stop early.
     pub(crate) fn data_bands(
         &self,
-        reader: &dyn TileReader,
+        reader: &dyn TileStore,
         a: &SentArray,
         first_row: usize,
         f: &mut dyn FnMut(usize, &TypedArray) -> Result<bool, Stop>,
@@ -883,7 +867,7 @@ impl Plan {
                             let Some(tile) = tiles.get(&(key_t, cp.tile as u32, rp.tile as u32)) else { continue };
                             let block = reader
                                 .read(tile, var, z.map(|z| z..z + 1), sub.src.clone(), cp.src.clone())
-                                .map_err(|e| ArchiveError::Tile { dataset: def.name.to_string(), path: tile.rel.clone(), reason: tile_reason(&e) })?;
+                                .map_err(|e| tile_error(def.name.as_str(), tile, e))?;
                             let block = squeeze_level(block);
                             mosaic::place(band, &block, &sub, cp, o);
                         }
@@ -900,14 +884,12 @@ impl Plan {
     }
 }
 
-/// Why a tile failed, without any filesystem path (the message names the
-/// tile by its pool-relative path already).
-fn tile_reason(e: &crate::store::StoreError) -> String {
-    use crate::store::StoreError as E;
+/// A tile that failed, as the request sees it: a store it cannot reach
+/// now is a 503 (retry), a missing or damaged tile a 500 naming it.
+fn tile_error(dataset: &str, tile: &TileRef, e: TileError) -> ArchiveError {
     match e {
-        E::Invalid { message, .. } => message.clone(),
-        E::NetCdf { message, .. } => format!("NetCDF: {message}"),
-        E::Io { source, .. } => crate::store::plain_io_error(source),
+        TileError::Unavailable(why) => ArchiveError::Unavailable(format!("dataset {dataset}: tile {}: {why}", tile.rel)),
+        other => ArchiveError::Tile { dataset: dataset.to_string(), path: tile.rel.clone(), reason: other.to_string() },
     }
 }
 
@@ -919,7 +901,7 @@ fn squeeze_level(a: TypedArray) -> TypedArray {
 
 /// Produces a response body into `sink`. Blocking: call it from a blocking
 /// thread.
-pub fn produce(plan: &Plan, reader: &dyn TileReader, format: Format, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
+pub fn produce(plan: &Plan, reader: &dyn TileStore, format: Format, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
     let mut out = Out { buf: Vec::with_capacity(CHUNK + CHUNK / 4), sink };
     match format {
         Format::Dods => produce_dods(plan, reader, &mut out)?,
@@ -928,7 +910,7 @@ pub fn produce(plan: &Plan, reader: &dyn TileReader, format: Format, sink: &mut 
     out.flush()
 }
 
-fn produce_dods(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Result<(), Stop> {
+fn produce_dods(plan: &Plan, reader: &dyn TileStore, out: &mut Out<'_>) -> Result<(), Stop> {
     out.buf.extend_from_slice(crate::dap::dds::subset_dds(&plan.subset).as_bytes());
     out.buf.extend_from_slice(b"Data:\n");
     for a in plan.subset.arrays() {
@@ -991,7 +973,7 @@ fn format_coordinate(values: &TypedArray) -> Vec<String> {
     })
 }
 
-fn produce_ascii(plan: &Plan, reader: &dyn TileReader, out: &mut Out<'_>) -> Result<(), Stop> {
+fn produce_ascii(plan: &Plan, reader: &dyn TileStore, out: &mut Out<'_>) -> Result<(), Stop> {
     let mut text = ascii::header(plan.subset.dataset.as_str());
     let emit = |text: &mut String, out: &mut Out<'_>| -> Result<(), Stop> {
         out.buf.extend_from_slice(text.as_bytes());

@@ -685,14 +685,14 @@ async fn migrate_in_background(cat: Arc<dyn Catalogue>, ready: Arc<std::sync::Rw
 /// Binds, prints what to try, serves until ctrl-c or SIGTERM.
 async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Option<(DatasetName, usize, usize)>) -> Result<()> {
     use crate::archive::{Archive, Limits};
-    use crate::store::reader::NetcdfReader;
+    use crate::store::reader::PoolTiles;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     // Metrics recorded from here on reach /metrics.
     crate::telemetry::metrics();
-    let reader = Arc::new(NetcdfReader::new(config.open_files));
+    let tiles = Arc::new(PoolTiles::new(pool.clone(), config.open_files));
     // Tile files retired by `ingest --replace` go once their grace is over.
     {
         let (cat, pool, grace) = (cat.clone(), pool.clone(), config.retire_grace);
@@ -706,7 +706,7 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
             }
         });
     }
-    let archive = Arc::new(Archive::new(cat.clone(), pool, reader, Limits { max_response_bytes: config.max_response_bytes }));
+    let archive = Arc::new(Archive::new(cat.clone(), pool, tiles, Limits { max_response_bytes: config.max_response_bytes }));
     let state = crate::http::AppState::new(archive, config.limits.clone());
     migrate_in_background(cat.clone(), state.catalogue_ready.clone()).await;
     let router = crate::http::router(state);
@@ -797,10 +797,11 @@ pub fn export_constraint(dv: &crate::archive::DatasetView, args: &ExportArgs) ->
 
 async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     use crate::archive::{Archive, Limits};
-    use crate::store::reader::NetcdfReader;
+    use crate::store::reader::PoolTiles;
     let (cat, pool) = open(config).await?;
     let name = dataset_name(&args.dataset)?;
-    let archive = Archive::new(cat, pool, Arc::new(NetcdfReader::new(config.open_files)), Limits { max_response_bytes: u64::MAX });
+    let tiles = Arc::new(PoolTiles::new(pool.clone(), config.open_files));
+    let archive = Archive::new(cat, pool, tiles, Limits { max_response_bytes: u64::MAX });
     let view = archive.view(name.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut ce = export_constraint(&view, &args)?;
     let probe = view.resolve(&ce).map_err(|e| anyhow::anyhow!("the selection is empty or invalid: {e}"));
@@ -826,7 +827,7 @@ async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     let total = exp.layout.total_len();
     let bar = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}").expect("valid template"));
-    let reader = archive.reader.clone();
+    let reader = archive.tiles.clone();
     let format = args.format.clone();
     let tmp = crate::blocking::run("export", move || -> Result<tempfile::NamedTempFile> {
         match format.as_str() {

@@ -13,7 +13,7 @@
 //! | [`mosaic`] | requested ranges -> tile windows -> output bands | model; pure |
 //! | [`markup`] | HTML/XML escaping | pure |
 //! | [`catalogue`] | the catalogue port and its SQLite, PostgreSQL and in-memory adapters; writer locks | model, sqlx |
-//! | [`store`] | the tile pool: layout, new-file writes, NetCDF tile files, the verifying tile reader | model, netcdf |
+//! | [`store`] | the tile store port keyed by (dataset, variable, time, tile), its pool adapter (NetCDF files, verified) and in-memory twin; layout, new-file writes | model, netcdf |
 //! | [`blocking`] | the one door for blocking work (libnetcdf, hashing, file walks): bounded, measured | tokio |
 //! | [`ingest`] | source NetCDF files to tiles to catalogue | model, catalogue, store, blocking |
 //! | [`archive`] | the request path: resolve, plan, read, mosaic, encode | model, dap, mosaic, catalogue, store, blocking |

@@ -23,7 +23,7 @@ use crate::archive::{ArchiveError, DatasetView, Out, Plan, Stop};
 use crate::dap::view::{self, SentArray};
 use crate::model::{AttrValue, Attribute, DataType, TypedArray};
 use crate::mosaic::{self, BandSlice};
-use crate::store::reader::TileReader;
+use crate::store::port::TileStore;
 use classic::{Dim, Layout, NcType, Piece, Var, encode_be};
 use std::ops::Range;
 
@@ -211,7 +211,7 @@ impl NcExport {
     }
 
     /// Produces bytes `range` of the classic file into `sink`. Blocking.
-    pub fn produce(&self, reader: &dyn TileReader, range: Range<u64>, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
+    pub fn produce(&self, reader: &dyn TileStore, range: Range<u64>, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
         let mut out = Out::new(sink);
         for piece in self.layout.pieces(range) {
             match piece {
@@ -244,7 +244,7 @@ impl NcExport {
     /// item, in order, in pieces; `f` returns false to stop.
     fn values(
         &self,
-        reader: &dyn TileReader,
+        reader: &dyn TileStore,
         item: &Item,
         elements: Range<u64>,
         f: &mut dyn FnMut(&[u8], &mut Out<'_>) -> Result<bool, Stop>,
@@ -305,7 +305,7 @@ impl NcExport {
     }
 
     /// Writes the whole classic file to `w` (the export CLI). Blocking.
-    pub fn write_to(&self, reader: &dyn TileReader, w: &mut dyn std::io::Write, progress: &dyn Fn(u64)) -> Result<(), ArchiveError> {
+    pub fn write_to(&self, reader: &dyn TileStore, w: &mut dyn std::io::Write, progress: &dyn Fn(u64)) -> Result<(), ArchiveError> {
         let mut err = None;
         let mut sink = |chunk: Vec<u8>| match w.write_all(&chunk) {
             Ok(()) => {
@@ -330,7 +330,7 @@ impl NcExport {
 
     /// Writes a NetCDF-4 file (chunked, deflate level 4) at `path` through
     /// libnetcdf. Blocking.
-    pub fn write_nc4(&self, reader: &dyn TileReader, path: &std::path::Path) -> Result<(), ArchiveError> {
+    pub fn write_nc4(&self, reader: &dyn TileStore, path: &std::path::Path) -> Result<(), ArchiveError> {
         use crate::store::tile::{attr_as_type, quiet_hdf5, to_nc};
         quiet_hdf5();
         let err = |e: netcdf::Error| ArchiveError::Internal(format!("writing the NetCDF-4 file: {e}"));

@@ -458,11 +458,11 @@ fn producer_body(
     st: &AppState,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     label: String,
-    produce: impl FnOnce(&dyn crate::store::reader::TileReader, &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> + Send + 'static,
+    produce: impl FnOnce(&dyn crate::store::port::TileStore, &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> + Send + 'static,
 ) -> Body {
     // Up to 1 MiB in flight between producer and connection.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let reader = st.archive.reader.clone();
+    let reader = st.archive.tiles.clone();
     let (limit, idle) = (st.limits.request_timeout, st.limits.write_idle_timeout);
     let slot = Slot { sem: st.heavy.clone(), permit };
     let rt = tokio::runtime::Handle::current();
@@ -714,7 +714,7 @@ async fn netcdf4(
             ),
         ));
     }
-    let reader = st.archive.reader.clone();
+    let reader = st.archive.tiles.clone();
     let (file, len) = crate::blocking::run("write nc4", move || -> Result<(tempfile::NamedTempFile, u64), ArchiveError> {
         let tmp = tempfile::Builder::new()
             .prefix("tessera-")

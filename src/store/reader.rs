@@ -1,25 +1,22 @@
-//! The tile reading port, and its libnetcdf adapter with a bounded cache
-//! of open files.
-//!
-//! The request path reads tiles only through [`TileReader`], so another
-//! reader (a pure-Rust one, worker processes) can replace libnetcdf's
-//! globally locked path without touching the rest. Implementations are
-//! blocking: callers run them on blocking threads, never on the async
-//! executor.
+//! The pool adapter of the tile store port ([`super::port::TileStore`]):
+//! NetCDF tile files read through libnetcdf, with a bounded cache of open
+//! files.
 //!
 //! **No tile is served unverified.** Before a tile file's first read, its
 //! size and blake3 checksum are compared with its catalogue row (a file
 //! swapped for another tile, truncated or with one flipped bit fails), and
 //! the identity it carries in its attributes (dataset, variable, time,
-//! tile index) with the one the request expects. Tile files are never
+//! tile index) with the key the request expects. Tile files are never
 //! rewritten in place (see [`super::write_new`]), so a verified file stays
 //! verified while its size, modification time and inode are unchanged;
-//! the reader remembers that for [`VERIFIED_MEMORY`] files. The cost: one
-//! sequential read and hash of the file at blake3's speed (several GB/s,
-//! so 1-3 ms for a 4 MiB tile, against 13 ms to inflate it), once.
+//! the store remembers that for [`VERIFIED_MEMORY`] files. The cost: one
+//! sequential read and hash of the file at blake3's speed (about 1.3 GB/s
+//! measured here, so 2-3 ms for a 3.4 MB tile against 13 ms to inflate
+//! it), once.
 
+use super::port::{Depth, TileError, TileRef, TileStore};
 use super::tile::{quiet_hdf5, read_var};
-use super::{Result, StoreError};
+use super::{Pool, StoreError};
 use crate::model::{TypedArray, VariableDef};
 use lru::LruCache;
 use std::num::NonZeroUsize;
@@ -30,38 +27,6 @@ use std::sync::{Arc, Mutex};
 /// Verified files remembered (about 100 bytes each).
 pub const VERIFIED_MEMORY: usize = 200_000;
 
-/// What a tile file must be: its catalogue row and the identity it
-/// carries in its attributes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TileRef {
-    pub path: PathBuf,
-    /// Relative to the pool: what messages show.
-    pub rel: String,
-    pub bytes: u64,
-    /// `blake3:<hex>`.
-    pub checksum: String,
-    pub dataset: String,
-    pub variable: String,
-    /// The slice key (None for a static tile) and the date text older
-    /// tiles carry instead (`tessera_time`).
-    pub time: Option<i64>,
-    pub time_text: String,
-    pub tx: u32,
-    pub ty: u32,
-}
-
-/// Reads windows of tiles.
-pub trait TileReader: Send + Sync + 'static {
-    /// Reads `[levels?, y, x]` of a tile's variable, as its stored type,
-    /// after verifying the file (see the module docs). `y` and `x` are
-    /// relative to the tile; `levels` is `None` for variables without a
-    /// vertical axis.
-    fn read(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray>;
-    /// Verifies a tile without reading data from it (done for every tile of
-    /// a request before its first byte, where the request is small enough).
-    fn verify(&self, tile: &TileRef) -> Result<()>;
-}
-
 /// Size, modification time and inode: a verified file is known again by them.
 type Stamp = (u64, i128, u64);
 
@@ -71,9 +36,18 @@ fn stamp(path: &Path) -> std::io::Result<Stamp> {
     Ok((m.len(), i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()), m.ino()))
 }
 
-fn damaged(tile: &TileRef, why: String) -> StoreError {
+fn damaged(why: String) -> TileError {
     metrics::counter!("tessera_tiles_damaged_total").increment(1);
-    StoreError::Invalid { path: PathBuf::from(&tile.rel), message: why }
+    TileError::Corrupt(why)
+}
+
+/// An I/O error of the pool: a missing file, or one that may pass.
+fn io_error(e: &std::io::Error) -> TileError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        TileError::Missing
+    } else {
+        TileError::Unavailable(format!("the file cannot be read: {}", super::plain_io_error(e)))
+    }
 }
 
 /// The identity a tile file states in its attributes, compared with the
@@ -91,19 +65,19 @@ fn identity_difference(file: &netcdf::File, tile: &TileRef) -> Option<String> {
         Some(A::Longlong(v)) => Some(v as f64),
         _ => None,
     };
-    let want_time = if tile.time.is_some() { tile.time_text.clone() } else { "static".to_string() };
+    let want_time = if tile.key.time.is_some() { tile.time_text.clone() } else { "static".to_string() };
     let checks: [(&str, Option<String>, String); 4] = [
-        ("dataset", text("tessera_dataset"), tile.dataset.clone()),
-        ("variable", text("tessera_variable"), tile.variable.clone()),
-        ("tile x", num("tessera_tile_x").map(|v| v.to_string()), tile.tx.to_string()),
-        ("tile y", num("tessera_tile_y").map(|v| v.to_string()), tile.ty.to_string()),
+        ("dataset", text("tessera_dataset"), tile.key.dataset.clone()),
+        ("variable", text("tessera_variable"), tile.key.variable.clone()),
+        ("tile x", num("tessera_tile_x").map(|v| v.to_string()), tile.key.tx.to_string()),
+        ("tile y", num("tessera_tile_y").map(|v| v.to_string()), tile.key.ty.to_string()),
     ];
     for (what, got, want) in checks {
         if got.as_deref() != Some(want.as_str()) {
             return Some(format!("it is a tile of {what} {} where {want} is expected", got.unwrap_or_else(|| "(none)".into())));
         }
     }
-    match (num("tessera_time_key"), tile.time) {
+    match (num("tessera_time_key"), tile.key.time) {
         (Some(k), Some(t)) if k != t as f64 => Some(format!("it holds time {} where {want_time} is expected", text("tessera_time").unwrap_or_default())),
         (Some(_), None) => Some(format!("it holds time {} where a static tile is expected", text("tessera_time").unwrap_or_default())),
         (None, _) if text("tessera_time").as_deref() != Some(want_time.as_str()) => {
@@ -113,9 +87,11 @@ fn identity_difference(file: &netcdf::File, tile: &TileRef) -> Option<String> {
     }
 }
 
-/// libnetcdf, with an LRU of open files: repeat reads of a tile skip the
-/// open and keep HDF5's chunk cache warm (50-100x cheaper).
-pub struct NetcdfReader {
+/// The pool's tiles through libnetcdf, with an LRU of open files: repeat
+/// reads of a tile skip the open and keep HDF5's chunk cache warm (50-100x
+/// cheaper).
+pub struct PoolTiles {
+    pool: Pool,
     /// Open files with the stamp they had when verified: a file changed
     /// since (by anything but tessera, which never rewrites a tile) is
     /// verified again before its next read.
@@ -132,8 +108,8 @@ pub struct NetcdfReader {
 /// tiles hold a gigabyte).
 pub const CHUNK_CACHE_BYTES: usize = 1 << 20;
 
-impl NetcdfReader {
-    pub fn new(max_open_files: usize) -> Self {
+impl PoolTiles {
+    pub fn new(pool: Pool, max_open_files: usize) -> Self {
         // A process-wide libnetcdf setting, applied to files opened later.
         {
             let _lock = netcdf_sys::libnetcdf_lock.lock();
@@ -142,17 +118,18 @@ impl NetcdfReader {
                 netcdf_sys::nc_set_chunk_cache(CHUNK_CACHE_BYTES, 521, 0.75);
             }
         }
-        NetcdfReader {
+        PoolTiles {
+            pool,
             open: Mutex::new(LruCache::new(NonZeroUsize::new(max_open_files.max(1)).expect("at least 1"))),
             verified: Mutex::new(LruCache::new(NonZeroUsize::new(VERIFIED_MEMORY).expect("non-zero"))),
         }
     }
 
     /// The open file of a tile, verified before its first use.
-    fn file(&self, tile: &TileRef) -> Result<Arc<netcdf::File>> {
-        let path = tile.path.as_path();
-        let unreadable = |e: std::io::Error| damaged(tile, format!("the file cannot be read: {}", super::plain_io_error(&e)));
-        let now = stamp(path).map_err(unreadable)?;
+    fn file(&self, tile: &TileRef) -> Result<Arc<netcdf::File>, TileError> {
+        let path = self.path(tile)?;
+        let path = path.as_path();
+        let now = stamp(path).map_err(|e| io_error(&e))?;
         {
             let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
             match open.get(path) {
@@ -164,20 +141,23 @@ impl NetcdfReader {
             }
         }
         if now.0 != tile.bytes {
-            return Err(damaged(tile, format!("the file is {} bytes long, the catalogue says {} (truncated or replaced)", now.0, tile.bytes)));
+            return Err(damaged(format!("the file is {} bytes long, the catalogue says {} (truncated or replaced)", now.0, tile.bytes)));
         }
         let known = self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path) == Some(&now);
         if !known {
             let started = std::time::Instant::now();
-            let written = super::checksum_file(path).map_err(|e| damaged(tile, format!("the file cannot be read: {e}")))?;
+            let written = super::checksum_file(path).map_err(|e| match e {
+                StoreError::Io { source, .. } => io_error(&source),
+                other => TileError::Unavailable(other.to_string()),
+            })?;
             metrics::histogram!("tessera_tile_verify_seconds").record(started.elapsed().as_secs_f64());
             if written.checksum != tile.checksum || written.bytes != tile.bytes {
-                return Err(damaged(tile, "the file does not match its catalogued checksum (damaged, or another file in its place)".into()));
+                return Err(damaged("the file does not match its catalogued checksum (damaged, or another file in its place)".into()));
             }
         }
-        let f = netcdf::open(path).map_err(|e| damaged(tile, format!("the file is not a readable NetCDF file ({e})")))?;
+        let f = netcdf::open(path).map_err(|e| damaged(format!("the file is not a readable NetCDF file ({e})")))?;
         if let Some(why) = identity_difference(&f, tile) {
-            return Err(damaged(tile, format!("the file is not the tile the catalogue names: {why}")));
+            return Err(damaged(format!("the file is not the tile the catalogue names: {why}")));
         }
         if !known {
             self.verified.lock().unwrap_or_else(|p| p.into_inner()).put(path.to_path_buf(), now);
@@ -191,10 +171,14 @@ impl NetcdfReader {
     pub fn clear(&self) {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
+
+    fn path(&self, tile: &TileRef) -> Result<PathBuf, TileError> {
+        self.pool.resolve(&tile.rel).map_err(|_| damaged("its catalogued path leaves the pool".into()))
+    }
 }
 
-impl TileReader for NetcdfReader {
-    fn read(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray> {
+impl TileStore for PoolTiles {
+    fn read(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray, TileError> {
         quiet_hdf5();
         let started = std::time::Instant::now();
         let result = self.read_inner(tile, var, levels, y, x);
@@ -206,28 +190,33 @@ impl TileReader for NetcdfReader {
         result
     }
 
-    fn verify(&self, tile: &TileRef) -> Result<()> {
-        quiet_hdf5();
-        self.file(tile).map(|_| ())
+    fn check(&self, tile: &TileRef, depth: Depth) -> Result<(), TileError> {
+        match depth {
+            Depth::Size => {
+                let n = std::fs::metadata(self.path(tile)?).map_err(|e| io_error(&e))?.len();
+                if n != tile.bytes {
+                    return Err(damaged(format!("the file is {n} bytes long, the catalogue says {} (truncated or replaced)", tile.bytes)));
+                }
+                Ok(())
+            }
+            Depth::Full => {
+                quiet_hdf5();
+                self.file(tile).map(|_| ())
+            }
+        }
     }
 }
 
-impl NetcdfReader {
-    fn read_inner(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray> {
+impl PoolTiles {
+    fn read_inner(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray, TileError> {
         let file = self.file(tile)?;
-        let path = tile.path.as_path();
-        let v = file.variable(&var.name).ok_or_else(|| StoreError::Invalid {
-            path: path.to_path_buf(),
-            message: format!("no variable {} in the tile", var.name),
-        })?;
+        let path = self.path(tile)?;
+        let v = file.variable(&var.name).ok_or_else(|| damaged(format!("the file has no variable {}", var.name)))?;
         let dims: Vec<usize> = v.dimensions().iter().map(|d| d.len()).collect();
         let lead = usize::from(var.has_time);
         let want = lead + usize::from(levels.is_some()) + 2;
         if dims.len() != want {
-            return Err(StoreError::Invalid {
-                path: path.to_path_buf(),
-                message: format!("tile variable {} has {} dimensions, expected {want}", var.name, dims.len()),
-            });
+            return Err(damaged(format!("the file's variable {} has {} dimensions, {want} expected", var.name, dims.len())));
         }
         let mut ranges = Vec::with_capacity(want);
         if var.has_time {
@@ -240,13 +229,14 @@ impl NetcdfReader {
         ranges.push(x);
         for (r, &d) in ranges.iter().zip(&dims) {
             if r.start > r.end || r.end > d {
-                return Err(StoreError::Invalid {
-                    path: path.to_path_buf(),
-                    message: format!("window {r:?} is outside a tile dimension of length {d}"),
-                });
+                return Err(damaged(format!("window {r:?} is outside a tile dimension of length {d}")));
             }
         }
-        let a = read_var(path, &v, var.dtype, &ranges)?;
+        let a = read_var(&path, &v, var.dtype, &ranges).map_err(|e| match e {
+            StoreError::NetCdf { message, .. } => damaged(format!("NetCDF: {message}")),
+            StoreError::Invalid { message, .. } => damaged(message),
+            StoreError::Io { source, .. } => io_error(&source),
+        })?;
         // [time?, level?, y, x] -> [level?, y, x]
         Ok(a.drop_leading(lead))
     }

@@ -11,7 +11,7 @@ use tessera::archive::{Archive, Limits};
 use tessera::ingest::{IngestOptions, ingest_file};
 use tessera::model::{DatasetName, TileShape};
 use tessera::store::Pool;
-use tessera::store::reader::NetcdfReader;
+use tessera::store::reader::PoolTiles;
 use tower::ServiceExt;
 
 struct Env {
@@ -34,7 +34,7 @@ fn env() -> &'static Env {
             ingest_file(&cat, &pool, &src, &o).await.unwrap();
             // A file outside the pool that no request may ever reach.
             std::fs::write(dir.join("secret.nc"), b"TOPSECRET-CONTENT-4242").unwrap();
-            let archive = Arc::new(Archive::new(cat, pool, Arc::new(NetcdfReader::new(16)), Limits { max_response_bytes: 1 << 20 }));
+            let archive = Arc::new(Archive::new(cat, pool.clone(), Arc::new(PoolTiles::new(pool, 16)), Limits { max_response_bytes: 1 << 20 }));
             tessera::http::router(tessera::http::AppState::new(archive, tessera::config::ServerLimits::default()))
         });
         Env { rt, router }

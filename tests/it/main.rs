@@ -13,4 +13,5 @@ mod hostile;
 mod ingest;
 mod layers;
 mod ops;
+mod store;
 mod upgrade;

@@ -1,0 +1,77 @@
+//! The tile store port: tiles by what they are (dataset, variable, time,
+//! tile index), not by where a file lies.
+//!
+//! The request path reads tiles only through [`TileStore`]. Two adapters
+//! implement it and pass one conformance suite (`tests/it/store.rs`): the
+//! pool of NetCDF files ([`super::reader::PoolTiles`]) and an in-memory
+//! twin ([`super::memory::MemoryTiles`]) for tests and benchmarks of the
+//! request path. Implementations are blocking: callers run them through
+//! [`crate::blocking`].
+
+use crate::model::{TypedArray, VariableDef};
+use std::ops::Range;
+
+/// What a tile is: the domain values that name it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TileKey {
+    pub dataset: String,
+    pub variable: String,
+    /// The slice key (`None` for a time-invariant tile).
+    pub time: Option<i64>,
+    pub tx: u32,
+    pub ty: u32,
+}
+
+/// A tile as the catalogue records it: its key, and what the store must
+/// find (the pool-relative file, its size and checksum).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileRef {
+    pub key: TileKey,
+    /// Where the catalogue says the tile is, relative to the store's root;
+    /// also how messages name it.
+    pub rel: String,
+    pub bytes: u64,
+    /// `blake3:<hex>`.
+    pub checksum: String,
+    /// The date text older tiles carry instead of their key
+    /// (`tessera_time`, in the dataset's calendar; `static` without time).
+    pub time_text: String,
+}
+
+/// What went wrong, in terms a caller can act on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TileError {
+    /// The catalogue names a tile the store does not have (restore it with
+    /// `ingest --replace` of its source).
+    #[error("the file is missing from the pool")]
+    Missing,
+    /// The tile is not what the catalogue says (truncated, damaged,
+    /// another tile in its place): never served.
+    #[error("{0}")]
+    Corrupt(String),
+    /// The store cannot be reached now (I/O errors that may pass): retry.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// How deep [`TileStore::check`] looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Present, with the catalogued size: cheap, done for every tile of a
+    /// request before its status line.
+    Size,
+    /// Checksum and identity too: what every read does before its first
+    /// use of a tile.
+    Full,
+}
+
+/// Reads windows of tiles.
+pub trait TileStore: Send + Sync + 'static {
+    /// Reads `[levels?, y, x]` of a tile's variable, as its stored type,
+    /// after verifying the tile (see [`Depth::Full`]). `y` and `x` are
+    /// relative to the tile; `levels` is `None` for variables without a
+    /// vertical axis.
+    fn read(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray, TileError>;
+    /// Checks a tile without reading data from it.
+    fn check(&self, tile: &TileRef, depth: Depth) -> Result<(), TileError>;
+}
