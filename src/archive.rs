@@ -18,7 +18,7 @@ use crate::dap::das::{Das, VarAttrs};
 use crate::dap::view::{self, Array, BoundRole, CoordLookup, SentArray, SentVar, Subset, ValueQuery, View, ViewVar};
 use crate::dap::{ascii, xdr};
 use crate::model::{AuxVar, Attribute, Axis, DataType, DatasetName, Timestamp, TypedArray};
-use crate::mosaic::{self, AxisPiece, BandSlice};
+use crate::mosaic::{self, BandSlice};
 use crate::store::Pool;
 use crate::store::port::{Depth, TileError, TileKey, TileRef, TileStore};
 use crate::with_data_type;
@@ -818,66 +818,37 @@ impl Plan {
         let var = &dv.vars[*i].def;
         let tiles = self.tiles.get(&a.path).ok_or_else(|| ArchiveError::Internal(format!("no plan for {}", a.path)))?;
         let n = a.dims.len();
-        let (yr, xr) = (a.dims[n - 2].range, a.dims[n - 1].range);
-        let t_range = var.has_time.then(|| a.dims[0].range);
-        let z_range = var.has_level.then(|| a.dims[usize::from(var.has_time)].range);
-        let times: Vec<Option<usize>> = match t_range {
-            Some(r) => r.indices().map(Some).collect(),
-            None => vec![None],
+        let slab = |r: view::Range| crate::model::Hyperslab { start: r.start, stride: r.stride, count: r.count };
+        let sel = crate::plan::Selection {
+            time: var.has_time.then(|| slab(a.dims[0].range)),
+            level: var.has_level.then(|| slab(a.dims[usize::from(var.has_time)].range)),
+            y: slab(a.dims[n - 2].range),
+            x: slab(a.dims[n - 1].range),
         };
-        let levels: Vec<Option<usize>> = match z_range {
-            Some(r) => r.indices().map(Some).collect(),
-            None => vec![None],
-        };
-        let row_pieces = mosaic::pieces(yr.start, yr.stride, yr.count, def.tile.h, def.grid.ny());
-        let col_pieces = mosaic::pieces(xr.start, xr.stride, xr.count, def.tile.w, def.grid.nx());
-        let per_band = mosaic::rows_per_band(xr.count, var.dtype.size(), BAND_BYTES);
         let fill = var.fill_value();
-        let mut row = 0usize;
-        let mut band: Option<TypedArray> = None;
-        for t in &times {
-            let key_t = t.map(|k| dv.times[k].0);
-            for z in &levels {
-                for rp in &row_pieces {
-                    let mut o = rp.out.start;
-                    while o < rp.out.end {
-                        let o1 = (o + per_band).min(rp.out.end);
-                        if row + (o1 - o) <= first_row {
-                            row += o1 - o;
-                            o = o1;
-                            continue;
-                        }
-                        let tile_y0 = rp.tile * def.tile.h;
-                        let sub = AxisPiece {
-                            tile: rp.tile,
-                            out: o..o1,
-                            src: yr.start + o * yr.stride - tile_y0..yr.start + (o1 - 1) * yr.stride - tile_y0 + 1,
-                            stride: yr.stride,
-                        };
-                        let rows = o1 - o;
-                        // Reuse the band's memory; only the last band of a
-                        // tile row has another shape.
-                        if band.as_ref().is_none_or(|b: &TypedArray| b.shape() != [rows, xr.count]) {
-                            band = Some(mosaic::fill_band(var.dtype, rows, xr.count, fill));
-                        } else if let Some(b) = band.as_mut() {
-                            mosaic::refill(b, fill);
-                        }
-                        let band = band.as_mut().expect("set above");
-                        for cp in &col_pieces {
-                            let Some(tile) = tiles.get(&(key_t, cp.tile as u32, rp.tile as u32)) else { continue };
-                            let block = reader
-                                .read(tile, var, z.map(|z| z..z + 1), sub.src.clone(), cp.src.clone())
-                                .map_err(|e| tile_error(def.name.as_str(), tile, e))?;
-                            let block = squeeze_level(block);
-                            mosaic::place(band, &block, &sub, cp, o);
-                        }
-                        if !f(row, band)? {
-                            return Ok(());
-                        }
-                        row += o1 - o;
-                        o = o1;
-                    }
-                }
+        let mut buffer: Option<TypedArray> = None;
+        for b in crate::plan::bands(&sel, (def.grid.ny(), def.grid.nx()), def.tile, var.dtype.size(), BAND_BYTES) {
+            if b.first_row + b.rows <= first_row {
+                continue;
+            }
+            // Reuse the band's memory; only the last band of a tile row has
+            // another shape.
+            if buffer.as_ref().is_none_or(|x: &TypedArray| x.shape() != [b.rows, b.cols]) {
+                buffer = Some(mosaic::fill_band(var.dtype, b.rows, b.cols, fill));
+            } else if let Some(x) = buffer.as_mut() {
+                mosaic::refill(x, fill);
+            }
+            let band = buffer.as_mut().expect("set above");
+            let key_t = b.time.map(|k| dv.times[k].0);
+            for r in &b.reads {
+                let Some(tile) = tiles.get(&(key_t, r.tile.tx as u32, r.tile.ty as u32)) else { continue };
+                let block = reader
+                    .read(tile, var, b.level.map(|z| z..z + 1), r.rows.src.clone(), r.cols.src.clone())
+                    .map_err(|e| tile_error(def.name.as_str(), tile, e))?;
+                mosaic::place(band, &squeeze_level(block), &r.rows, &r.cols, b.slab_row);
+            }
+            if !f(b.first_row, band)? {
+                return Ok(());
             }
         }
         Ok(())

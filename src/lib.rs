@@ -11,6 +11,7 @@
 //! | [`model`] | datasets, variables, grids, tiles, attributes, encodings, CF time | pure |
 //! | [`dap`] | DAP2: constraint parser, view and resolution, DDS, DAS, XDR, ASCII, errors | model; pure |
 //! | [`mosaic`] | requested ranges -> tile windows -> output bands | model; pure |
+//! | [`plan`] | a data array's response as bands of tile reads | model, mosaic; pure |
 //! | [`markup`] | HTML/XML escaping | pure |
 //! | [`catalogue`] | the catalogue port and its SQLite, PostgreSQL and in-memory adapters; writer locks | model, sqlx |
 //! | [`store`] | the tile store port keyed by (dataset, variable, time, tile), its pool adapter (NetCDF files, verified) and in-memory twin; layout, new-file writes | model, netcdf |
@@ -42,6 +43,7 @@ pub mod fsck;
 pub mod gc;
 pub mod http;
 pub mod markup;
+pub mod plan;
 pub mod ingest;
 pub mod model;
 pub mod mosaic;

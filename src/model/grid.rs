@@ -323,6 +323,25 @@ pub struct TileIndex {
     pub ty: usize,
 }
 
+/// Indices `start, start + stride, ..., start + (count - 1) * stride` of
+/// one dimension: what a request selects along it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hyperslab {
+    pub start: usize,
+    pub stride: usize,
+    pub count: usize,
+}
+
+impl Hyperslab {
+    pub fn indices(self) -> impl Iterator<Item = usize> {
+        (0..self.count).map(move |i| self.start + i * self.stride)
+    }
+    /// The last index selected (`start` when nothing is).
+    pub fn last(self) -> usize {
+        self.start + self.count.saturating_sub(1) * self.stride
+    }
+}
+
 /// A rectangle of cells: columns `x..x+w`, rows `y..y+h`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {

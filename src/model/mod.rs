@@ -16,5 +16,5 @@ pub use dataset::{
 };
 pub use dtype::{DataType, IntoTyped, TypedArray};
 pub use encoding::{Encoding, EncodingError, Quantisation, Recode, plan as encoding_plan, unpacked};
-pub use grid::{Axis, AxisError, Crs, Grid, GridMapping, TileIndex, TileShape, Window};
+pub use grid::{Axis, AxisError, Crs, Grid, GridMapping, Hyperslab, TileIndex, TileShape, Window};
 pub use time::{Calendar, CfTime, CivilTime, TimeError, Timestamp, format_slice_dir, parse_slice_dir, parse_user_time};
