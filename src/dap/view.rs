@@ -976,20 +976,10 @@ fn grid_result(g: &Grid, slots: &[Option<Req>]) -> SentVar {
     SentVar::Structure { name, members }
 }
 
-/// Levenshtein distance over chars (names are short).
+/// Levenshtein distance over chars (strsim, well kept and used by clap
+/// for the same purpose).
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
+    strsim::levenshtein(a, b)
 }
 
 #[cfg(test)]

@@ -224,22 +224,11 @@ pub fn split_suffix(path: &str) -> (&str, Option<Suffix>) {
     (path, None)
 }
 
-/// Percent-decodes a path; `None` for malformed escapes or non-UTF-8.
+/// Percent-decodes a path (the `percent-encoding` crate, which the URL
+/// parser itself uses); `None` for non-UTF-8. A `%` not followed by two
+/// hex digits stays a `%`, which no dataset name contains.
 fn decode_path(raw: &str) -> Option<String> {
-    let b = raw.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(raw).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 async fn dap(State(st): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
