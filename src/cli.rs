@@ -38,7 +38,7 @@ pub struct GlobalArgs {
     pub pool: Option<PathBuf>,
     /// Log format: text or json.
     #[arg(long, global = true, env = "TESSERA_LOG_FORMAT", value_name = "FORMAT")]
-    pub log_format: Option<String>,
+    pub log_format: Option<crate::config::LogFormat>,
     /// Seconds a tile file replaced by `ingest --replace` stays for readers
     /// in flight before it is removed [default: the request time limit, 3600].
     #[arg(long, global = true, env = "TESSERA_RETIRE_GRACE_SECS", value_name = "SECS")]
@@ -85,11 +85,20 @@ pub struct ExportArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub stride: u64,
     /// nc (NetCDF classic, CDF-2/CDF-5) or nc4 (NetCDF-4, deflate).
-    #[arg(long, default_value = "nc")]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Nc)]
+    pub format: ExportFormat,
     /// Output file.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
+}
+
+/// What `tessera export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// NetCDF classic (CDF-2, or CDF-5 when a variable needs it).
+    Nc,
+    /// NetCDF-4, deflate.
+    Nc4,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -148,8 +157,8 @@ pub struct IngestArgs {
     #[arg(long)]
     pub title: Option<String>,
     /// Tile encoding of a new dataset: nc4-deflate (default), nc4, nc3-64bit.
-    #[arg(long, value_name = "FORMAT")]
-    pub tile_format: Option<String>,
+    #[arg(long, value_name = "FORMAT", value_parser = TileFormat::parse)]
+    pub tile_format: Option<TileFormat>,
     /// Deflate level 1-9 for nc4-deflate tiles [default: 4].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
     pub deflate_level: Option<u8>,
@@ -250,7 +259,7 @@ impl GlobalArgs {
                 data_dir: self.data_dir.clone(),
                 catalogue: self.catalogue.clone(),
                 pool: self.pool.clone(),
-                log_format: self.log_format.clone(),
+                log_format: self.log_format,
                 retire_grace_secs: self.retire_grace_secs,
                 ..Default::default()
             },
@@ -398,7 +407,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
     opts.vars = args.vars;
     opts.title = args.title;
     opts.tile = args.tile_size.as_deref().map(TileShape::parse).transpose().map_err(anyhow::Error::msg)?;
-    opts.format = args.tile_format.as_deref().map(TileFormat::parse).transpose().map_err(anyhow::Error::msg)?;
+    opts.format = args.tile_format;
     opts.deflate_level = args.deflate_level;
     opts.time = args.time.as_deref().map(parse_user_time).transpose()?;
     // `--unpack FILE...` means every variable: a value that cannot be a
@@ -828,17 +837,16 @@ async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     let bar = if std::io::stderr().is_terminal() { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}").expect("valid template"));
     let reader = archive.tiles.clone();
-    let format = args.format.clone();
+    let format = args.format;
     let tmp = crate::blocking::run("export", move || -> Result<tempfile::NamedTempFile> {
-        match format.as_str() {
-            "nc" => {
+        match format {
+            ExportFormat::Nc => {
                 let mut w = std::io::BufWriter::new(tmp.reopen()?);
                 exp.write_to(reader.as_ref(), &mut w, &|n| bar.inc(n)).map_err(|e| anyhow::anyhow!("{e}"))?;
                 use std::io::Write;
                 w.flush()?;
             }
-            "nc4" => exp.write_nc4(reader.as_ref(), tmp.path()).map_err(|e| anyhow::anyhow!("{e}"))?,
-            other => bail!("--format {other:?} is not nc or nc4"),
+            ExportFormat::Nc4 => exp.write_nc4(reader.as_ref(), tmp.path()).map_err(|e| anyhow::anyhow!("{e}"))?,
         }
         tmp.as_file().sync_all()?;
         bar.finish_and_clear();

@@ -45,7 +45,7 @@ pub struct Settings {
     pub catalogue: Option<String>,
     pub pool: Option<PathBuf>,
     pub listen: Option<String>,
-    pub log_format: Option<String>,
+    pub log_format: Option<LogFormat>,
     pub max_response_bytes: Option<u64>,
     pub open_files: Option<usize>,
     pub max_heavy_requests: Option<usize>,
@@ -68,7 +68,8 @@ pub struct Overrides {
     pub settings: Settings,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -160,11 +161,7 @@ impl Config {
         let listen = listen_s
             .parse()
             .map_err(|_| ConfigError::Invalid(format!("listen address {listen_s:?} is not HOST:PORT, e.g. 127.0.0.1:8080")))?;
-        let log_format = match o.settings.log_format.clone().or(file.log_format).as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => return Err(ConfigError::Invalid(format!("log format {other:?} is not text or json"))),
-        };
+        let log_format = o.settings.log_format.or(file.log_format).unwrap_or(LogFormat::Text);
         let max_response_bytes = o.settings.max_response_bytes.or(file.max_response_bytes).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
         let open_files = o.settings.open_files.or(file.open_files).unwrap_or(DEFAULT_OPEN_FILES).max(1);
         let d = ServerLimits::default();

@@ -5,7 +5,23 @@ use clap::Parser;
 use std::io::Write;
 
 fn main() {
-    let cli = tessera::cli::Cli::parse();
+    let cli = match tessera::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // Usage errors on one line, like every other error.
+            let text = e.render().to_string();
+            let words: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:"))
+                .collect();
+            eprintln!("tessera: {} (see tessera --help)", words.join(" "));
+            let _ = std::io::stderr().flush();
+            // SAFETY: see below.
+            unsafe { libc::_exit(2) }
+        }
+    };
     let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Err(e) => {
             eprintln!("tessera: error: cannot start the runtime: {e}");
