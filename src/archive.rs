@@ -1,7 +1,7 @@
 //! The request path: resolve -> plan -> read -> mosaic -> encode.
 //!
 //! ```text
-//! name -> DatasetView (catalogue, cached per dataset version)
+//! name -> ServedDataset (catalogue, cached per dataset version)
 //!      -> dap::view::Subset (pure: constraint resolved against the view)
 //!      -> Plan (one catalogue range query per data array; files checked)
 //!      -> bands of output rows: tile windows read through TileStore,
@@ -87,7 +87,7 @@ enum Role {
 }
 
 /// A dataset as DAP sees it, built once per dataset version.
-pub struct DatasetView {
+pub struct ServedDataset {
     pub dataset: Dataset,
     pub vars: Vec<Variable>,
     /// Slice keys, ascending.
@@ -95,7 +95,8 @@ pub struct DatasetView {
     /// The time coordinate, exactly as stored, in the dataset's units.
     pub time_values: Vec<f64>,
     pub slices: Vec<TimeSlice>,
-    pub view: View,
+    /// The DAP2 structure (Arrays and Grids) the dataset is served as.
+    pub structure: View,
     pub dds: String,
     pub das: String,
     roles: HashMap<String, Role>,
@@ -115,10 +116,10 @@ fn axis_attrs(attrs: &[Attribute], axis: &str) -> Vec<Attribute> {
     out
 }
 
-impl DatasetView {
+impl ServedDataset {
     /// Builds the DAP view: coordinate arrays first (time, level, y, x),
     /// the grid mapping, then one Grid per variable.
-    pub fn build(dataset: Dataset, vars: Vec<Variable>, slices: Vec<TimeSlice>) -> Result<DatasetView, ArchiveError> {
+    pub fn build(dataset: Dataset, vars: Vec<Variable>, slices: Vec<TimeSlice>) -> Result<ServedDataset, ArchiveError> {
         let (dataset, vars, notes) = unserved_references_removed(dataset, vars, !slices.is_empty());
         for n in notes {
             tracing::warn!(dataset = %dataset.def.name, "{n}");
@@ -196,18 +197,18 @@ impl DatasetView {
                 maps.push(axis_array(a));
             }
             let array = Array::new(v.def.name.clone(), v.def.dtype.dap_type(), dims);
-            let grid = view::Grid::new(array, maps).map_err(|e| ArchiveError::Internal(e.to_string()))?;
+            let grid = view::DapGrid::new(array, maps).map_err(|e| ArchiveError::Internal(e.to_string()))?;
             out.push(ViewVar::Grid(grid));
             roles.insert(v.def.name.clone(), Role::Data(i));
             das.vars.push(VarAttrs { name: v.def.name.clone(), storage: Some(v.def.dtype), attrs: das_attrs(&v.def.attrs) });
         }
         das.global = das_attrs(&def.attrs);
-        let view = View::new(def.name.as_str(), out).map_err(|e| ArchiveError::Internal(e.to_string()))?;
+        let structure = View::new(def.name.as_str(), out).map_err(|e| ArchiveError::Internal(e.to_string()))?;
         let (das_text, notes) = das.render_with_notes();
         for n in notes {
             tracing::debug!(dataset = %def.name, "DAS: {n}");
         }
-        Ok(DatasetView { dds: crate::dap::dds::view_dds(&view), das: das_text, view, dataset, vars, times, time_values, slices, roles })
+        Ok(ServedDataset { dds: crate::dap::dds::view_dds(&structure), das: das_text, structure, dataset, vars, times, time_values, slices, roles })
     }
 
     fn role(&self, name: &str) -> Option<&Role> {
@@ -326,7 +327,7 @@ impl DatasetView {
             if present.contains(name.as_str()) || self.role(&name).is_none() {
                 continue;
             }
-            let Some(var) = self.view.vars().iter().find(|v| v.name() == name) else { continue };
+            let Some(var) = self.structure.vars().iter().find(|v| v.name() == name) else { continue };
             let dims = match var {
                 ViewVar::Array(a) => &a.dims,
                 ViewVar::Grid(g) => &g.array().dims,
@@ -363,7 +364,7 @@ impl DatasetView {
     /// Resolves a raw (still percent-encoded) constraint expression.
     pub fn resolve(&self, raw_query: &str) -> Result<Subset, ArchiveError> {
         let ce = crate::dap::ce::parse(raw_query)?;
-        Ok(view::resolve_with(&self.view, &ce, &Lookup(self))?)
+        Ok(view::resolve_with(&self.structure, &ce, &Lookup(self))?)
     }
 
     /// The values of a coordinate, as f64, in order.
@@ -379,7 +380,7 @@ impl DatasetView {
     }
 }
 
-/// The names a dataset serves over DAP2 (see [`DatasetView::build`]).
+/// The names a dataset serves over DAP2 (see [`ServedDataset::build`]).
 fn served_names(def: &crate::model::DatasetDef, vars: &[Variable], has_slices: bool) -> std::collections::BTreeSet<String> {
     let has_time = has_slices && vars.iter().any(|v| v.def.has_time);
     let mut served = std::collections::BTreeSet::new();
@@ -467,7 +468,7 @@ fn select(values: &[f64], shape: &[usize], ranges: &[view::Range]) -> Option<Vec
 /// select the cells inside them, inclusive; a single value selects the
 /// nearest cell. Axes are monotonic, whatever their spacing (Gaussian,
 /// stretched), so every lookup is a binary search.
-struct Lookup<'a>(&'a DatasetView);
+struct Lookup<'a>(&'a ServedDataset);
 
 impl CoordLookup for Lookup<'_> {
     fn index_of(&self, q: &ValueQuery<'_>) -> Result<usize, String> {
@@ -574,7 +575,7 @@ pub struct Archive {
     /// The tiles, by key (the pool, or its in-memory twin).
     pub tiles: Arc<dyn TileStore>,
     pub limits: Limits,
-    views: Mutex<HashMap<String, Arc<DatasetView>>>,
+    views: Mutex<HashMap<String, Arc<ServedDataset>>>,
 }
 
 /// Tiles of one data array: (time, tx, ty) -> file.
@@ -587,7 +588,7 @@ const VERIFY_AHEAD_TILES: usize = 256;
 
 /// A resolved request, ready to produce.
 pub struct Plan {
-    pub view: Arc<DatasetView>,
+    pub dataset: Arc<ServedDataset>,
     pub subset: Subset,
     tiles: HashMap<String, TileMap>,
 }
@@ -599,7 +600,7 @@ impl Archive {
 
     /// The current view of a dataset: one indexed catalogue query, plus a
     /// rebuild when the dataset's version changed.
-    pub async fn view(&self, name: &str) -> Result<Arc<DatasetView>, ArchiveError> {
+    pub async fn dataset(&self, name: &str) -> Result<Arc<ServedDataset>, ArchiveError> {
         let not_found = || ArchiveError::NotFound(format!("no dataset {name:?} on this server"));
         let dn = DatasetName::parse(name).map_err(|_| not_found())?;
         let t = std::time::Instant::now();
@@ -616,14 +617,14 @@ impl Archive {
         }
         let vars = self.catalogue.variables(dataset.id).await?;
         let slices = self.catalogue.time_slices(dataset.id).await?;
-        let v = Arc::new(DatasetView::build(dataset, vars, slices)?);
+        let v = Arc::new(ServedDataset::build(dataset, vars, slices)?);
         self.views.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), v.clone());
         Ok(v)
     }
 
     /// Looks up the tiles every data array needs (one range query each),
     /// checks the response size and that every tile file exists.
-    pub async fn plan(&self, view: Arc<DatasetView>, subset: Subset, data_bytes: Option<u64>) -> Result<Plan, ArchiveError> {
+    pub async fn plan(&self, view: Arc<ServedDataset>, subset: Subset, data_bytes: Option<u64>) -> Result<Plan, ArchiveError> {
         if let Some(size) = data_bytes {
             if size > self.limits.max_response_bytes {
                 return Err(ArchiveError::TooLarge { size, limit: self.limits.max_response_bytes });
@@ -689,7 +690,7 @@ impl Archive {
         })
         .await
         .map_err(|e| ArchiveError::Internal(e.to_string()))??;
-        Ok(Plan { view, subset, tiles })
+        Ok(Plan { dataset: view, subset, tiles })
     }
 }
 
@@ -774,7 +775,7 @@ impl Plan {
     /// The values of a coordinate array (or the grid mapping scalar) for
     /// its selected range, in the coordinate's stored type.
     fn coordinate_values(&self, a: &SentArray) -> Result<TypedArray, ArchiveError> {
-        let dv = &self.view;
+        let dv = &self.dataset;
         let def = &dv.dataset.def;
         let pick = |values: &[f64], dtype: DataType| -> TypedArray {
             let r = a.dims[0].range;
@@ -810,7 +811,7 @@ impl Plan {
         first_row: usize,
         f: &mut dyn FnMut(usize, &TypedArray) -> Result<bool, Stop>,
     ) -> Result<(), Stop> {
-        let dv = &self.view;
+        let dv = &self.dataset;
         let def = &dv.dataset.def;
         let Some(Role::Data(i)) = dv.role(&a.name) else {
             return Err(ArchiveError::Internal(format!("{} is not a data variable", a.name)).into());
@@ -885,7 +886,7 @@ fn produce_dods(plan: &Plan, reader: &dyn TileStore, out: &mut Out<'_>) -> Resul
     out.buf.extend_from_slice(crate::dap::dds::subset_dds(&plan.subset).as_bytes());
     out.buf.extend_from_slice(b"Data:\n");
     for a in plan.subset.arrays() {
-        if matches!(plan.view.role(&a.name), Some(Role::Data(_))) {
+        if matches!(plan.dataset.role(&a.name), Some(Role::Data(_))) {
             let mut enc = xdr::ArrayEncoder::begin(a.dtype, a.element_count(), &mut out.buf);
             plan.data_bands(reader, a, 0, &mut |_, band| {
                 // Encode in pieces of about CHUNK bytes so that the buffer
@@ -981,7 +982,7 @@ fn produce_ascii(plan: &Plan, reader: &dyn TileStore, out: &mut Out<'_>) -> Resu
             continue;
         }
         for a in arrays {
-            if matches!(plan.view.role(&a.name), Some(Role::Data(_))) {
+            if matches!(plan.dataset.role(&a.name), Some(Role::Data(_))) {
                 let layout = ascii::AsciiArray::plain(a);
                 plan.data_bands(reader, a, 0, &mut |row, band| {
                     ascii_band(&layout, row, band, &mut text)?;

@@ -751,7 +751,7 @@ fn short_digits(v: f64, digits: usize) -> String {
 
 /// The constraint expression an export stands for (coordinate-value
 /// slabs); also what to put after `?` in a `.nc` URL for the same file.
-pub fn export_constraint(dv: &crate::archive::DatasetView, args: &ExportArgs) -> Result<String> {
+pub fn export_constraint(dv: &crate::archive::ServedDataset, args: &ExportArgs) -> Result<String> {
     let def = &dv.dataset.def;
     let vars: Vec<&crate::catalogue::Variable> = if args.vars.is_empty() {
         dv.vars.iter().collect()
@@ -811,7 +811,7 @@ async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     let name = dataset_name(&args.dataset)?;
     let tiles = Arc::new(PoolTiles::new(pool.clone(), config.open_files));
     let archive = Archive::new(cat, pool, tiles, Limits { max_response_bytes: u64::MAX });
-    let view = archive.view(name.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let view = archive.dataset(name.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut ce = export_constraint(&view, &args)?;
     let probe = view.resolve(&ce).map_err(|e| anyhow::anyhow!("the selection is empty or invalid: {e}"));
     if let Ok(probe) = &probe {

@@ -88,14 +88,14 @@ impl Array {
 
 /// A DAP2 Grid: an array plus one 1-D map per dimension.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grid {
+pub struct DapGrid {
     array: Array,
     maps: Vec<Array>,
 }
 
-impl Grid {
+impl DapGrid {
     /// Builds a Grid named like `array`; checks the Grid rules (module docs).
-    pub fn new(array: Array, maps: Vec<Array>) -> Result<Grid, ViewError> {
+    pub fn new(array: Array, maps: Vec<Array>) -> Result<DapGrid, ViewError> {
         let g = &array.name;
         let bad = |reason: String| {
             Err(ViewError::BadGrid {
@@ -130,7 +130,7 @@ impl Grid {
                 return bad(format!("map {i} `{}` is not numeric", map.name));
             }
         }
-        Ok(Grid { array, maps })
+        Ok(DapGrid { array, maps })
     }
 
     /// The Grid's name (= its array's name).
@@ -164,7 +164,7 @@ pub enum ViewVar {
     /// A plain array (coordinates, or data without coordinates).
     Array(Array),
     /// A Grid.
-    Grid(Grid),
+    Grid(DapGrid),
 }
 
 impl ViewVar {
@@ -740,7 +740,7 @@ impl Resolver<'_> {
         &self,
         picks: &mut Picks,
         i: usize,
-        g: &Grid,
+        g: &DapGrid,
         k: usize,
         slabs: &[Slab],
         at: usize,
@@ -945,7 +945,7 @@ fn show_ranges(r: &[Range]) -> String {
 
 /// The Grid result of a partially or fully projected Grid (libdap's
 /// `projection_yields_grid`).
-fn grid_result(g: &Grid, slots: &[Option<Req>]) -> SentVar {
+fn grid_result(g: &DapGrid, slots: &[Option<Req>]) -> SentVar {
     let name = g.name().to_owned();
     let member = |k: usize, req: &Req| {
         let m = g.member(k);
@@ -1000,8 +1000,8 @@ pub(crate) mod tests {
                 ViewVar::Array(time.clone()),
                 ViewVar::Array(lat.clone()),
                 ViewVar::Array(lon.clone()),
-                ViewVar::Grid(Grid::new(sst, vec![time, lat.clone(), lon.clone()]).unwrap()),
-                ViewVar::Grid(Grid::new(mask, vec![lat, lon]).unwrap()),
+                ViewVar::Grid(DapGrid::new(sst, vec![time, lat.clone(), lon.clone()]).unwrap()),
+                ViewVar::Grid(DapGrid::new(mask, vec![lat, lon]).unwrap()),
             ],
         )
         .unwrap()
@@ -1126,8 +1126,8 @@ pub(crate) mod tests {
         let v = View::new(
             "x",
             vec![
-                ViewVar::Grid(Grid::new(sst, vec![lat.clone()]).unwrap()),
-                ViewVar::Grid(Grid::new(mask, vec![lat]).unwrap()),
+                ViewVar::Grid(DapGrid::new(sst, vec![lat.clone()]).unwrap()),
+                ViewVar::Grid(DapGrid::new(mask, vec![lat]).unwrap()),
             ],
         )
         .unwrap();
@@ -1358,22 +1358,22 @@ pub(crate) mod tests {
             Err(ViewError::BadLength { .. })
         ));
         assert!(matches!(
-            Grid::new(a("g", &[("x", 2)]), vec![]),
+            DapGrid::new(a("g", &[("x", 2)]), vec![]),
             Err(ViewError::BadGrid { .. })
         ));
         assert!(matches!(
-            Grid::new(a("g", &[("x", 2)]), vec![a("y", &[("x", 2)])]),
+            DapGrid::new(a("g", &[("x", 2)]), vec![a("y", &[("x", 2)])]),
             Err(ViewError::BadGrid { .. })
         ));
         assert!(matches!(
-            Grid::new(a("g", &[("x", 2)]), vec![a("x", &[("x", 3)])]),
+            DapGrid::new(a("g", &[("x", 2)]), vec![a("x", &[("x", 3)])]),
             Err(ViewError::BadGrid { .. })
         ));
         assert!(matches!(
-            Grid::new(a("g", &[]), vec![]),
+            DapGrid::new(a("g", &[]), vec![]),
             Err(ViewError::BadGrid { .. })
         ));
-        assert!(Grid::new(a("g", &[("x", 2)]), vec![a("x", &[("x", 2)])]).is_ok());
+        assert!(DapGrid::new(a("g", &[("x", 2)]), vec![a("x", &[("x", 2)])]).is_ok());
     }
 
     #[test]

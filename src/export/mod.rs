@@ -19,7 +19,7 @@
 pub mod classic;
 pub mod ncml;
 
-use crate::archive::{ArchiveError, DatasetView, Out, Plan, Stop};
+use crate::archive::{ArchiveError, ServedDataset, Out, Plan, Stop};
 use crate::dap::view::{self, SentArray};
 use crate::model::{AttrValue, Attribute, DataType, TypedArray};
 use crate::mosaic::{self, BandSlice};
@@ -109,7 +109,7 @@ impl NcExport {
     /// Lays out the file for a planned subset. `ce` is the decoded
     /// constraint, recorded in `history`.
     pub fn new(plan: Plan, ce: &str) -> Result<NcExport, ArchiveError> {
-        let dv: &DatasetView = &plan.view;
+        let dv: &ServedDataset = &plan.dataset;
         let def = &dv.dataset.def;
         let mut dims: Vec<(String, String, view::Range)> = Vec::new(); // file name, view name, range
         let mut coords: Vec<Item> = Vec::new();
@@ -253,7 +253,7 @@ impl NcExport {
         let (e0, e1) = (elements.start as usize, elements.end as usize);
         match &item.source {
             Source::GridMapping => {
-                let values = self.plan.view.grid_mapping_value().ok_or_else(|| Stop::Failed(ArchiveError::Internal("no grid mapping".into())))?;
+                let values = self.plan.dataset.grid_mapping_value().ok_or_else(|| Stop::Failed(ArchiveError::Internal("no grid mapping".into())))?;
                 let mut bytes = Vec::new();
                 be_slice(&values, 0..1, &mut bytes);
                 f(&bytes, out)?;
@@ -261,7 +261,7 @@ impl NcExport {
             Source::Aux(a) => {
                 let values = self
                     .plan
-                    .view
+                    .dataset
                     .aux_values(&a.name, &a.ranges())
                     .ok_or_else(|| Stop::Failed(ArchiveError::Internal(format!("no auxiliary variable {}", a.name))))?;
                 let mut bytes = Vec::new();
@@ -269,7 +269,7 @@ impl NcExport {
                 f(&bytes, out)?;
             }
             Source::Axis { name, range } => {
-                let values = self.plan.view.axis_values(name, *range).ok_or_else(|| Stop::Failed(ArchiveError::Internal(format!("no axis {name}"))))?;
+                let values = self.plan.dataset.axis_values(name, *range).ok_or_else(|| Stop::Failed(ArchiveError::Internal(format!("no axis {name}"))))?;
                 let mut bytes = Vec::new();
                 be_slice(&values, e0..e1, &mut bytes);
                 f(&bytes, out)?;
@@ -364,13 +364,13 @@ impl NcExport {
             let mut v = f.variable_mut(&item.name).expect("defined above");
             match &item.source {
                 Source::GridMapping => {
-                    let values = self.plan.view.grid_mapping_value().ok_or_else(|| ArchiveError::Internal("no grid mapping".into()))?;
+                    let values = self.plan.dataset.grid_mapping_value().ok_or_else(|| ArchiveError::Internal("no grid mapping".into()))?;
                     put_typed(&mut v, &values, &[], &[]).map_err(err)?
                 }
                 Source::Aux(a) => {
                     let values = self
                         .plan
-                        .view
+                        .dataset
                         .aux_values(&a.name, &a.ranges())
                         .ok_or_else(|| ArchiveError::Internal(format!("no auxiliary variable {}", a.name)))?;
                     let count: Vec<usize> = a.shape();
@@ -378,7 +378,7 @@ impl NcExport {
                     put_typed(&mut v, &values, &start, &count).map_err(err)?;
                 }
                 Source::Axis { name, range } => {
-                    let values = self.plan.view.axis_values(name, *range).ok_or_else(|| ArchiveError::Internal(format!("no axis {name}")))?;
+                    let values = self.plan.dataset.axis_values(name, *range).ok_or_else(|| ArchiveError::Internal(format!("no axis {name}")))?;
                     put_typed(&mut v, &values, &[0], &[values.shape()[0]]).map_err(err)?;
                 }
                 Source::Data(a) => {

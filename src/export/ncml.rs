@@ -3,7 +3,7 @@
 //! tools (ToolsUI, netCDF-Java) open the live view and can customise it
 //! without an export. Types follow the DAP2 view that `location` serves.
 
-use crate::archive::DatasetView;
+use crate::archive::ServedDataset;
 use crate::dap::types::DapType;
 use crate::dap::view::ViewVar;
 use crate::model::{AttrValue, Attribute};
@@ -53,7 +53,7 @@ fn attribute(a: &Attribute, indent: &str, out: &mut String) {
 }
 
 /// The NcML document for a dataset served at `location`.
-pub fn render(dv: &DatasetView, location: &str) -> String {
+pub fn render(dv: &ServedDataset, location: &str) -> String {
     let def = &dv.dataset.def;
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     o.push_str(&format!(
@@ -62,7 +62,7 @@ pub fn render(dv: &DatasetView, location: &str) -> String {
     ));
     // Dimensions: every coordinate array's, in view order.
     let mut seen: Vec<String> = Vec::new();
-    for v in dv.view.vars() {
+    for v in dv.structure.vars() {
         let dims = match v {
             ViewVar::Array(a) => &a.dims,
             ViewVar::Grid(g) => &g.array().dims,
@@ -77,7 +77,7 @@ pub fn render(dv: &DatasetView, location: &str) -> String {
     for a in &def.attrs {
         attribute(a, "  ", &mut o);
     }
-    for v in dv.view.vars() {
+    for v in dv.structure.vars() {
         let (name, dtype, dims) = match v {
             ViewVar::Array(a) => (a.name.as_str(), a.dtype, &a.dims),
             ViewVar::Grid(g) => (g.name(), g.array().dtype, &g.array().dims),

@@ -2,7 +2,7 @@
 //! the dataset summary (`.info`) and help. Everything user- or
 //! data-supplied is HTML-escaped.
 
-use crate::archive::DatasetView;
+use crate::archive::ServedDataset;
 use crate::catalogue::Dataset;
 use crate::dap::view::ViewVar;
 
@@ -43,10 +43,10 @@ pub fn index(datasets: &[Dataset]) -> String {
 }
 
 /// The Data Request Form: pick variables and hyperslabs, get a URL.
-pub fn form(dv: &DatasetView) -> String {
+pub fn form(dv: &ServedDataset) -> String {
     let name = escape(dv.dataset.def.name.as_str());
     let mut vars = String::new();
-    for v in dv.view.vars() {
+    for v in dv.structure.vars() {
         let (vname, dims) = match v {
             ViewVar::Array(a) => (a.name.clone(), a.dims.clone()),
             ViewVar::Grid(g) => (g.name().to_string(), g.array().dims.clone()),
@@ -88,7 +88,7 @@ document.addEventListener('input',update);document.addEventListener('change',upd
 }
 
 /// A summary for people: title, extent, variables, DDS and DAS.
-pub fn info(dv: &DatasetView) -> String {
+pub fn info(dv: &ServedDataset) -> String {
     let d = &dv.dataset;
     let g = &d.def.grid;
     let extent = match (d.stats.t_min, d.stats.t_max) {

@@ -252,21 +252,21 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
     let (name, suffix) = split_suffix(path);
     let Some(suffix) = suffix else {
         // A bare dataset URL: show the form to people.
-        st.archive.view(name).await?;
+        st.archive.dataset(name).await?;
         return Ok(Redirect::to(&format!("/dap/{name}.html")).into_response());
     };
-    let view = st.archive.view(name).await?;
-    let last_modified = HeaderValue::from_str(&view.dataset.updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()).ok();
+    let served = st.archive.dataset(name).await?;
+    let last_modified = HeaderValue::from_str(&served.dataset.updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()).ok();
     // Conditional requests: every response is a function of the dataset's
     // catalogue version and the constraint.
-    let tag = etag(&view, &format!("{suffix:?}"), query);
+    let tag = etag(&served, &format!("{suffix:?}"), query);
     let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         Some(inm) => inm.split(',').any(|t| t.trim() == tag || t.trim() == "*"),
         None => headers
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
-            .is_some_and(|since| view.dataset.updated_at.timestamp() <= since.timestamp()),
+            .is_some_and(|since| served.dataset.updated_at.timestamp() <= since.timestamp()),
     };
     if not_modified && suffix != Suffix::Nc4 {
         let mut r = Response::new(Body::empty());
@@ -284,26 +284,26 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
     // they never queue behind large ones for a data slot.
     let small = |bytes: Option<u64>| bytes.is_some_and(|b| b <= SMALL_RESPONSE);
     let small_request = match suffix {
-        Suffix::Dods | Suffix::Ascii => view.resolve(query).ok().is_some_and(|s| small(crate::dap::dds::dods_len(&s))),
+        Suffix::Dods | Suffix::Ascii => served.resolve(query).ok().is_some_and(|s| small(crate::dap::dds::dods_len(&s))),
         _ => false,
     };
     let permit = if heavy && !small_request { Some(st.heavy_slot().await?) } else { None };
     let mut resp = match suffix {
         Suffix::Dds => {
-            let dds = if query.is_empty() { view.dds.clone() } else { crate::dap::dds::subset_dds(&view.resolve(query)?) };
+            let dds = if query.is_empty() { served.dds.clone() } else { crate::dap::dds::subset_dds(&served.resolve(query)?) };
             text("dods_dds", "text/plain; charset=utf-8", dds)
         }
         // The DAS is not constrained in DAP2; the query is ignored.
-        Suffix::Das => text("dods_das", "text/plain; charset=utf-8", view.das.clone()),
+        Suffix::Das => text("dods_das", "text/plain; charset=utf-8", served.das.clone()),
         Suffix::Ver => text("dods_version", "application/json", version_body()),
         Suffix::Help => text("dods_help", "text/plain; charset=utf-8", html::HELP.to_string()),
-        Suffix::Html => text("dods_html", "text/html; charset=utf-8", html::form(&view)),
-        Suffix::Info => text("dods_info", "text/html; charset=utf-8", html::info(&view)),
+        Suffix::Html => text("dods_html", "text/html; charset=utf-8", html::form(&served)),
+        Suffix::Info => text("dods_info", "text/html; charset=utf-8", html::info(&served)),
         Suffix::Dods => {
-            let subset = view.resolve(query)?;
+            let subset = served.resolve(query)?;
             let len = crate::dap::dds::dods_len(&subset)
                 .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
-            let plan = st.archive.plan(view.clone(), subset, Some(len)).await?;
+            let plan = st.archive.plan(served.clone(), subset, Some(len)).await?;
             let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Dods, permit) };
             let mut r = Response::new(body);
             dap_headers(r.headers_mut(), "dods_data");
@@ -313,18 +313,18 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         }
         Suffix::Ncml => {
             let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            let location = format!("http://{host}/dap/{}", view.dataset.def.name);
-            let mut r = text("dods_ncml", "application/xml", crate::export::ncml::render(&view, &location));
+            let location = format!("http://{host}/dap/{}", served.dataset.def.name);
+            let mut r = text("dods_ncml", "application/xml", crate::export::ncml::render(&served, &location));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
             r
         }
-        Suffix::Nc => netcdf_classic(st, method, headers, view.clone(), query, permit, &tag).await?,
-        Suffix::Nc4 => netcdf4(st, method, view.clone(), query, permit).await?,
+        Suffix::Nc => netcdf_classic(st, method, headers, served.clone(), query, permit, &tag).await?,
+        Suffix::Nc4 => netcdf4(st, method, served.clone(), query, permit).await?,
         Suffix::Ascii => {
-            let subset = view.resolve(query)?;
+            let subset = served.resolve(query)?;
             // ASCII is a few times larger than XDR; the limit applies to XDR.
             let len = subset.dods_data_len();
-            let plan = st.archive.plan(view.clone(), subset, len).await?;
+            let plan = st.archive.plan(served.clone(), subset, len).await?;
             let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Ascii, permit) };
             let mut r = Response::new(body);
             dap_headers(r.headers_mut(), "dods_ascii");
@@ -434,7 +434,7 @@ const PIECE: usize = 64 << 10;
 /// the first byte aborts the connection (the body ends in an error, so the
 /// client sees a short transfer) and is logged; nothing is appended.
 fn stream(st: &AppState, plan: Plan, format: Format, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Body {
-    let label = plan.view.dataset.def.name.to_string();
+    let label = plan.dataset.dataset.def.name.to_string();
     producer_body(st, permit, label, move |reader, sink| produce(&plan, reader, format, sink))
 }
 
@@ -580,8 +580,8 @@ pub async fn serve(
 
 /// A strong validator: the output is a pure function of the dataset's
 /// catalogue state (id, version), the response kind and the constraint.
-fn etag(view: &crate::archive::DatasetView, kind: &str, query: &str) -> String {
-    let h = blake3::hash(format!("{}:{}:{kind}:{query}", view.dataset.id, view.dataset.version).as_bytes());
+fn etag(served: &crate::archive::ServedDataset, kind: &str, query: &str) -> String {
+    let h = blake3::hash(format!("{}:{}:{kind}:{query}", served.dataset.id, served.dataset.version).as_bytes());
     format!("\"{}\"", &h.to_hex()[..24])
 }
 
@@ -591,15 +591,15 @@ fn attachment(r: &mut Response, filename: &str) {
     }
 }
 
-async fn plan_export(st: &AppState, view: Arc<crate::archive::DatasetView>, query: &str) -> Result<crate::export::NcExport, DapError> {
-    let mut subset = view.resolve(query)?;
+async fn plan_export(st: &AppState, served: Arc<crate::archive::ServedDataset>, query: &str) -> Result<crate::export::NcExport, DapError> {
+    let mut subset = served.resolve(query)?;
     // A downloaded file carries what its variables refer to (bounds,
     // auxiliary coordinates), so that it describes itself.
-    let extra = view.referenced_items(&subset);
+    let extra = served.referenced_items(&subset);
     if !extra.is_empty() {
-        subset = view.resolve(&format!("{query},{}", extra.join(",")))?;
+        subset = served.resolve(&format!("{query},{}", extra.join(",")))?;
     }
-    let plan = st.archive.plan(view, subset, None).await?;
+    let plan = st.archive.plan(served, subset, None).await?;
     let ce = crate::dap::ce::percent_decode(query);
     let export = crate::export::NcExport::new(plan, &ce)?;
     let size = export.layout.total_len();
@@ -615,13 +615,13 @@ async fn netcdf_classic(
     st: &AppState,
     method: &Method,
     headers: &HeaderMap,
-    view: Arc<crate::archive::DatasetView>,
+    served: Arc<crate::archive::ServedDataset>,
     query: &str,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     tag: &str,
 ) -> Result<Response, DapError> {
     use range::RangeRequest;
-    let export = plan_export(st, view, query).await?;
+    let export = plan_export(st, served, query).await?;
     let total = export.layout.total_len();
     // If-Range with another validator (the dataset changed): send it all.
     let if_range_ok = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|v| v == tag);
@@ -674,11 +674,11 @@ async fn netcdf_classic(
 async fn netcdf4(
     st: &AppState,
     method: &Method,
-    view: Arc<crate::archive::DatasetView>,
+    served: Arc<crate::archive::ServedDataset>,
     query: &str,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<Response, DapError> {
-    let export = plan_export(st, view, query).await?;
+    let export = plan_export(st, served, query).await?;
     let filename = format!("{}4", export.filename);
     if method == Method::HEAD {
         let mut r = Response::new(Body::empty());
