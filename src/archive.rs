@@ -624,28 +624,28 @@ impl Archive {
 
     /// Looks up the tiles every data array needs (one range query each),
     /// checks the response size and that every tile file exists.
-    pub async fn plan(&self, view: Arc<ServedDataset>, subset: Subset, data_bytes: Option<u64>) -> Result<Plan, ArchiveError> {
+    pub async fn plan(&self, served: Arc<ServedDataset>, subset: Subset, data_bytes: Option<u64>) -> Result<Plan, ArchiveError> {
         if let Some(size) = data_bytes {
             if size > self.limits.max_response_bytes {
                 return Err(ArchiveError::TooLarge { size, limit: self.limits.max_response_bytes });
             }
         }
-        let def = &view.dataset.def;
+        let def = &served.dataset.def;
         let mut tiles = HashMap::new();
         for a in subset.arrays() {
-            let Some(Role::Data(i)) = view.role(&a.name) else { continue };
-            let var = &view.vars[*i];
+            let Some(Role::Data(i)) = served.role(&a.name) else { continue };
+            let var = &served.vars[*i];
             let n = a.dims.len();
             let (yr, xr) = (a.dims[n - 2].range, a.dims[n - 1].range);
             let (th, tw) = (def.tile.h, def.tile.w);
             let time = if var.def.has_time {
                 let tr = a.dims[0].range;
-                TimeSel::Between(view.times[tr.start], view.times[tr.last()])
+                TimeSel::Between(served.times[tr.start], served.times[tr.last()])
             } else {
                 TimeSel::Static
             };
             let q = TileQuery {
-                dataset_id: view.dataset.id,
+                dataset_id: served.dataset.id,
                 variable_id: var.id,
                 time,
                 tx: (xr.start / tw) as u32..(xr.last() / tw + 1) as u32,
@@ -690,7 +690,7 @@ impl Archive {
         })
         .await
         .map_err(|e| ArchiveError::Internal(e.to_string()))??;
-        Ok(Plan { dataset: view, subset, tiles })
+        Ok(Plan { dataset: served, subset, tiles })
     }
 }
 
