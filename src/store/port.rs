@@ -60,8 +60,9 @@ pub enum Depth {
     /// Present, with the catalogued size: cheap, done for every tile of a
     /// request before its status line.
     Size,
-    /// Checksum and identity too: what every read does before its first
-    /// use of a tile.
+    /// The checksum too (a file with another tile's bytes, truncated or
+    /// damaged fails it); reads also check the identity a tile file states
+    /// in its attributes when they open it.
     Full,
 }
 

@@ -121,11 +121,39 @@ impl PoolTiles {
         PoolTiles {
             pool,
             open: Mutex::new(LruCache::new(NonZeroUsize::new(max_open_files.max(1)).expect("at least 1"))),
-            verified: Mutex::new(LruCache::new(NonZeroUsize::new(VERIFIED_MEMORY).expect("non-zero"))),
+            // Grown as files are verified, not allocated up front.
+            verified: Mutex::new(LruCache::unbounded()),
         }
     }
 
-    /// The open file of a tile, verified before its first use.
+    /// Checks a tile file's size and (once, while it is unchanged) its
+    /// checksum, without opening it.
+    fn verify_bytes(&self, tile: &TileRef, path: &Path, now: Stamp) -> Result<(), TileError> {
+        if now.0 != tile.bytes {
+            return Err(damaged(format!("the file is {} bytes long, the catalogue says {} (truncated or replaced)", now.0, tile.bytes)));
+        }
+        if self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path) == Some(&now) {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let written = super::checksum_file(path).map_err(|e| match e {
+            StoreError::Io { source, .. } => io_error(&source),
+            other => TileError::Unavailable(other.to_string()),
+        })?;
+        metrics::histogram!("tessera_tile_verify_seconds").record(started.elapsed().as_secs_f64());
+        if written.checksum != tile.checksum || written.bytes != tile.bytes {
+            return Err(damaged("the file does not match its catalogued checksum (damaged, or another file in its place)".into()));
+        }
+        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        v.put(path.to_path_buf(), now);
+        while v.len() > VERIFIED_MEMORY {
+            v.pop_lru();
+        }
+        Ok(())
+    }
+
+    /// The open file of a tile: its bytes verified before its first use,
+    /// its identity checked at every open.
     fn file(&self, tile: &TileRef) -> Result<Arc<netcdf::File>, TileError> {
         let path = self.path(tile)?;
         let path = path.as_path();
@@ -140,27 +168,10 @@ impl PoolTiles {
                 None => {}
             }
         }
-        if now.0 != tile.bytes {
-            return Err(damaged(format!("the file is {} bytes long, the catalogue says {} (truncated or replaced)", now.0, tile.bytes)));
-        }
-        let known = self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path) == Some(&now);
-        if !known {
-            let started = std::time::Instant::now();
-            let written = super::checksum_file(path).map_err(|e| match e {
-                StoreError::Io { source, .. } => io_error(&source),
-                other => TileError::Unavailable(other.to_string()),
-            })?;
-            metrics::histogram!("tessera_tile_verify_seconds").record(started.elapsed().as_secs_f64());
-            if written.checksum != tile.checksum || written.bytes != tile.bytes {
-                return Err(damaged("the file does not match its catalogued checksum (damaged, or another file in its place)".into()));
-            }
-        }
+        self.verify_bytes(tile, path, now)?;
         let f = netcdf::open(path).map_err(|e| damaged(format!("the file is not a readable NetCDF file ({e})")))?;
         if let Some(why) = identity_difference(&f, tile) {
             return Err(damaged(format!("the file is not the tile the catalogue names: {why}")));
-        }
-        if !known {
-            self.verified.lock().unwrap_or_else(|p| p.into_inner()).put(path.to_path_buf(), now);
         }
         let f = Arc::new(f);
         self.open.lock().unwrap_or_else(|p| p.into_inner()).put(path.to_path_buf(), (f.clone(), now));
@@ -200,8 +211,14 @@ impl TileStore for PoolTiles {
                 Ok(())
             }
             Depth::Full => {
-                quiet_hdf5();
-                self.file(tile).map(|_| ())
+                // Size and checksum; the identity in the file's attributes
+                // is checked when a read opens it (opening every tile of a
+                // request ahead would churn the cache of open files just
+                // before the response reads them). A swapped file fails
+                // its checksum already.
+                let path = self.path(tile)?;
+                let now = stamp(&path).map_err(|e| io_error(&e))?;
+                self.verify_bytes(tile, &path, now)
             }
         }
     }
