@@ -1,4 +1,6 @@
-//! NetCDF tile files: the one module of the pool that calls libnetcdf.
+//! NetCDF tile files: writing them, and reading windows of their variables
+//! (for ingest, and for [`super::reader::PoolTiles`], which adds the
+//! verification and the cache of open files).
 //!
 //! Locking: every call into the `netcdf` crate takes one process-wide lock
 //! (shared with HDF5), so two threads reading two tiles get no speed-up.
