@@ -5,28 +5,27 @@
 //!      -> dap::view::Subset (pure: constraint resolved against the view)
 //!      -> Plan (one catalogue range query per data array; files checked)
 //!      -> bands of output rows: tile windows read through TileStore,
-//!         placed with `mosaic`, encoded as XDR or ASCII, handed to a sink
+//!         placed with `mosaic` ([`Plan::data_bands`])
+//!      -> an encoder per format (the `encode` module) turns bands into bytes
 //! ```
 //!
 //! Everything that can fail with a status (unknown dataset, bad constraint,
 //! response too large, a catalogued tile missing from the pool) fails before
-//! the first byte; after that, [`produce`] can only cut the body short.
+//! the first byte; after that, production can only cut the body short
+//! ([`Stop`]).
 
 use crate::catalogue::{Catalogue, CatalogueError, Dataset, TileQuery, TimeSel, TimeSlice, Variable};
 use crate::dap::ce::{CeError, CeErrorKind};
 use crate::dap::das::{Das, VarAttrs};
-use crate::dap::view::{self, Array, BoundRole, CoordLookup, SentArray, SentVar, Subset, ValueQuery, View, ViewVar};
-use crate::dap::{ascii, xdr};
+use crate::dap::view::{self, Array, BoundRole, CoordLookup, SentArray, Subset, ValueQuery, View, ViewVar};
 use crate::model::{AuxVar, Attribute, Axis, DataType, DatasetName, Timestamp, TypedArray};
-use crate::mosaic::{self, BandSlice};
+use crate::mosaic;
 use crate::store::Pool;
 use crate::store::port::{Depth, TileError, TileKey, TileRef, TileStore};
 use crate::with_data_type;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Bytes handed to the sink at a time.
-const CHUNK: usize = 1 << 20;
 /// Bytes of stored values per band.
 const BAND_BYTES: usize = 4 << 20;
 
@@ -400,7 +399,7 @@ fn served_names(def: &crate::model::DatasetDef, vars: &[Variable], has_slices: b
 }
 
 /// What `datasets show` says about references to variables a dataset
-/// does not serve (see [`unserved_references_removed`]).
+/// does not serve (see `unserved_references_removed`).
 pub fn unserved_reference_notes(dataset: &Dataset, vars: &[Variable], has_slices: bool) -> Vec<String> {
     unserved_references_removed(dataset.clone(), vars.to_vec(), has_slices).2
 }
@@ -694,87 +693,10 @@ impl Archive {
     }
 }
 
-/// The output encodings of [`produce`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// `.dods`: the constrained DDS, `Data:\n`, XDR.
-    Dods,
-    /// `.ascii`: comma-separated rows.
-    Ascii,
-}
-
-/// Buffers output and hands it to the sink in chunks; `false` from the sink
-/// (the client went away) stops production.
-pub(crate) struct Out<'a> {
-    pub(crate) buf: Vec<u8>,
-    sink: &'a mut dyn FnMut(Vec<u8>) -> bool,
-}
-
-#[derive(Debug)]
-pub enum Stop {
-    /// The client went away.
-    Closed,
-    Failed(ArchiveError),
-}
-
-impl From<ArchiveError> for Stop {
-    fn from(e: ArchiveError) -> Self {
-        Stop::Failed(e)
-    }
-}
-
-impl<'a> Out<'a> {
-    pub(crate) fn new(sink: &'a mut dyn FnMut(Vec<u8>) -> bool) -> Self {
-        Out { buf: Vec::with_capacity(CHUNK + CHUNK / 4), sink }
-    }
-    pub(crate) fn maybe_flush(&mut self) -> Result<(), Stop> {
-        if self.buf.len() >= CHUNK { self.flush() } else { Ok(()) }
-    }
-    pub(crate) fn flush(&mut self) -> Result<(), Stop> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + CHUNK / 4));
-        if (self.sink)(chunk) { Ok(()) } else { Err(Stop::Closed) }
-    }
-}
-
-fn xdr_err(e: xdr::XdrError) -> Stop {
-    Stop::Failed(ArchiveError::Internal(format!("encoding: {e}")))
-}
-
-fn encode_band(enc: &mut xdr::ArrayEncoder, band: &TypedArray, out: &mut Vec<u8>) -> Result<(), Stop> {
-    mosaic::with_band_slice(band, |s| match s {
-        BandSlice::U8(v) => enc.encode(v, out),
-        BandSlice::I8(v) => enc.encode(v, out),
-        BandSlice::I16(v) => enc.encode(v, out),
-        BandSlice::U16(v) => enc.encode(v, out),
-        BandSlice::I32(v) => enc.encode(v, out),
-        BandSlice::U32(v) => enc.encode(v, out),
-        BandSlice::F32(v) => enc.encode(v, out),
-        BandSlice::F64(v) => enc.encode(v, out),
-    })
-    .map_err(xdr_err)
-}
-
-fn ascii_band(arr: &ascii::AsciiArray, first_row: usize, band: &TypedArray, out: &mut String) -> Result<(), Stop> {
-    mosaic::with_band_slice(band, |s| match s {
-        BandSlice::U8(v) => arr.write_rows(first_row, v, out),
-        BandSlice::I8(v) => arr.write_rows(first_row, v, out),
-        BandSlice::I16(v) => arr.write_rows(first_row, v, out),
-        BandSlice::U16(v) => arr.write_rows(first_row, v, out),
-        BandSlice::I32(v) => arr.write_rows(first_row, v, out),
-        BandSlice::U32(v) => arr.write_rows(first_row, v, out),
-        BandSlice::F32(v) => arr.write_rows(first_row, v, out),
-        BandSlice::F64(v) => arr.write_rows(first_row, v, out),
-    })
-    .map_err(|e| Stop::Failed(ArchiveError::Internal(format!("ascii: {e}"))))
-}
-
 impl Plan {
     /// The values of a coordinate array (or the grid mapping scalar) for
     /// its selected range, in the coordinate's stored type.
-    fn coordinate_values(&self, a: &SentArray) -> Result<TypedArray, ArchiveError> {
+    pub(crate) fn coordinate_values(&self, a: &SentArray) -> Result<TypedArray, ArchiveError> {
         let dv = &self.dataset;
         let def = &dv.dataset.def;
         let pick = |values: &[f64], dtype: DataType| -> TypedArray {
@@ -871,143 +793,19 @@ fn squeeze_level(a: TypedArray) -> TypedArray {
     a.drop_leading(n.saturating_sub(2))
 }
 
-/// Produces a response body into `sink`. Blocking: call it from a blocking
-/// thread.
-pub fn produce(plan: &Plan, reader: &dyn TileStore, format: Format, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
-    let mut out = Out { buf: Vec::with_capacity(CHUNK + CHUNK / 4), sink };
-    match format {
-        Format::Dods => produce_dods(plan, reader, &mut out)?,
-        Format::Ascii => produce_ascii(plan, reader, &mut out)?,
-    }
-    out.flush()
+
+/// Why production of a response stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    /// The client went away.
+    Closed,
+    Failed(ArchiveError),
 }
 
-fn produce_dods(plan: &Plan, reader: &dyn TileStore, out: &mut Out<'_>) -> Result<(), Stop> {
-    out.buf.extend_from_slice(crate::dap::dds::subset_dds(&plan.subset).as_bytes());
-    out.buf.extend_from_slice(b"Data:\n");
-    for a in plan.subset.arrays() {
-        if matches!(plan.dataset.role(&a.name), Some(Role::Data(_))) {
-            let mut enc = xdr::ArrayEncoder::begin(a.dtype, a.element_count(), &mut out.buf);
-            plan.data_bands(reader, a, 0, &mut |_, band| {
-                // Encode in pieces of about CHUNK bytes so that the buffer
-                // and the chunks in flight stay small.
-                let per = (CHUNK / a.dtype.wire_size().unwrap_or(4).max(1)).max(1);
-                mosaic::with_band_slice(band, |s| -> Result<(), Stop> {
-                    match s {
-                        BandSlice::U8(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
-                        BandSlice::I8(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
-                        BandSlice::I16(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
-                        BandSlice::U16(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
-                        BandSlice::I32(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
-                        BandSlice::U32(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
-                        BandSlice::F32(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
-                        BandSlice::F64(v) => v.chunks(per).try_for_each(|c| { enc.encode(c, &mut out.buf).map_err(xdr_err)?; out.maybe_flush() }),
-                    }
-                })?;
-                Ok(true)
-            })?;
-            enc.finish(&mut out.buf).map_err(xdr_err)?;
-        } else {
-            let values = plan.coordinate_values(a)?;
-            if a.is_scalar() {
-                mosaic::with_band_slice(&values, |s| match s {
-                    BandSlice::U8(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
-                    BandSlice::I8(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
-                    BandSlice::I16(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
-                    BandSlice::U16(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
-                    BandSlice::I32(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
-                    BandSlice::U32(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
-                    BandSlice::F32(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
-                    BandSlice::F64(v) => xdr::encode_scalar(a.dtype, v[0], &mut out.buf),
-                })
-                .map_err(xdr_err)?;
-            } else {
-                let mut enc = xdr::ArrayEncoder::begin(a.dtype, a.element_count(), &mut out.buf);
-                encode_band(&mut enc, &values, &mut out.buf)?;
-                enc.finish(&mut out.buf).map_err(xdr_err)?;
-            }
-        }
-        out.maybe_flush()?;
+impl From<ArchiveError> for Stop {
+    fn from(e: ArchiveError) -> Self {
+        Stop::Failed(e)
     }
-    Ok(())
-}
-
-fn format_coordinate(values: &TypedArray) -> Vec<String> {
-    mosaic::with_band_slice(values, |s| match s {
-        BandSlice::U8(v) => ascii::format_values(v),
-        BandSlice::I8(v) => ascii::format_values(v),
-        BandSlice::I16(v) => ascii::format_values(v),
-        BandSlice::U16(v) => ascii::format_values(v),
-        BandSlice::I32(v) => ascii::format_values(v),
-        BandSlice::U32(v) => ascii::format_values(v),
-        BandSlice::F32(v) => ascii::format_values(v),
-        BandSlice::F64(v) => ascii::format_values(v),
-    })
-}
-
-fn produce_ascii(plan: &Plan, reader: &dyn TileStore, out: &mut Out<'_>) -> Result<(), Stop> {
-    let mut text = ascii::header(plan.subset.dataset.as_str());
-    let emit = |text: &mut String, out: &mut Out<'_>| -> Result<(), Stop> {
-        out.buf.extend_from_slice(text.as_bytes());
-        text.clear();
-        out.maybe_flush()
-    };
-    for var in &plan.subset.vars {
-        let (arrays, grid_maps): (Vec<&SentArray>, Option<&Vec<SentArray>>) = match var {
-            SentVar::Grid { array, maps, .. } => (vec![array], Some(maps)),
-            other => (other.arrays(), None),
-        };
-        if let Some(maps) = grid_maps {
-            // Hyrax style: the last map as a row, then rows labelled with
-            // the values of the other maps.
-            let array = arrays[0];
-            let last = maps.last().expect("a grid has maps");
-            let last_values = plan.coordinate_values(last)?;
-            text.push_str(&last.path);
-            for v in format_coordinate(&last_values) {
-                text.push_str(", ");
-                text.push_str(&v);
-            }
-            text.push('\n');
-            let mut labels = Vec::new();
-            for m in &maps[..maps.len() - 1] {
-                labels.push(format_coordinate(&plan.coordinate_values(m)?));
-            }
-            let layout = ascii::AsciiArray::grid(array, maps, labels).map_err(|e| Stop::Failed(ArchiveError::Internal(e.to_string())))?;
-            plan.data_bands(reader, array, 0, &mut |row, band| {
-                ascii_band(&layout, row, band, &mut text)?;
-                emit(&mut text, out)?;
-                Ok(true)
-            })?;
-            continue;
-        }
-        for a in arrays {
-            if matches!(plan.dataset.role(&a.name), Some(Role::Data(_))) {
-                let layout = ascii::AsciiArray::plain(a);
-                plan.data_bands(reader, a, 0, &mut |row, band| {
-                    ascii_band(&layout, row, band, &mut text)?;
-                    emit(&mut text, out)?;
-                    Ok(true)
-                })?;
-            } else if a.dims.len() > 1 {
-                // A multi-dimensional auxiliary array (lat_bnds[lat][bnds]):
-                // one labelled row per leading index, like data arrays.
-                let values = plan.coordinate_values(a)?;
-                ascii_band(&ascii::AsciiArray::plain(a), 0, &values, &mut text)?;
-                emit(&mut text, out)?;
-            } else {
-                let values = plan.coordinate_values(a)?;
-                text.push_str(&a.path);
-                for v in format_coordinate(&values) {
-                    text.push_str(", ");
-                    text.push_str(&v);
-                }
-                text.push('\n');
-                emit(&mut text, out)?;
-            }
-        }
-    }
-    emit(&mut text, out)
 }
 
 #[cfg(test)]

@@ -829,7 +829,7 @@ async fn export(config: &Config, args: ExportArgs) -> Result<()> {
         }
     })?;
     let plan = archive.plan(view, subset, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let exp = crate::export::NcExport::new(plan, &ce).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let exp = crate::encode::nc::NcExport::new(plan, &ce).map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = args.output.clone();
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     let tmp = tempfile::Builder::new().prefix(".tessera-export-").tempfile_in(&dir).with_context(|| format!("cannot write in {}", dir.display()))?;

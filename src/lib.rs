@@ -17,9 +17,9 @@
 //! | [`store`] | the tile store port keyed by (dataset, variable, time, tile), its pool adapter (NetCDF files, verified) and in-memory twin; layout, new-file writes | model, netcdf |
 //! | [`blocking`] | the one door for blocking work (libnetcdf, hashing, file walks): bounded, measured | tokio |
 //! | [`ingest`] | source NetCDF files to tiles to catalogue | model, catalogue, store, blocking |
-//! | [`archive`] | the request path: resolve, plan, read, mosaic, encode | model, dap, mosaic, catalogue, store, blocking |
-//! | [`export`] | NetCDF classic streaming encoder, .nc/.nc4 writers, NcML | model, dap, archive, markup |
-//! | [`http`] | axum routes, the error table, operations endpoints, HTML pages | archive, export, dap, markup |
+//! | [`archive`] | the request path: resolve, plan, read tiles into bands | model, dap, mosaic, catalogue, store, blocking |
+//! | [`encode`] | one `Encoder` per format (.dods, .ascii, .nc; .nc4 written through libnetcdf), NcML | model, dap, archive, markup |
+//! | [`http`] | axum routes, the error table, operations endpoints, HTML pages | archive, encode, dap, markup |
 //! | [`fsck`] | catalogue against pool | catalogue, store, blocking |
 //! | [`gc`] | removal of tile files retired by `ingest --replace` | catalogue, store, blocking |
 //! | [`demo`] | a synthetic demo source | netcdf |
@@ -38,7 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod dap;
 pub mod demo;
-pub mod export;
+pub mod encode;
 pub mod fsck;
 pub mod gc;
 pub mod http;

@@ -4,13 +4,13 @@
 //!
 //! Nothing here performs I/O, names an HTTP, async or storage type, or
 //! allocates per element beyond the output buffers. Modules refer to each
-//! other through `super::`, so this file can become `src/dap/mod.rs` as is.
+//! other through `super::`.
 //!
 //! Request flow: [`ce::parse`] the raw query → [`view::resolve`] it against
 //! a [`view::View`] (all 400-class errors happen here, before any byte is
-//! sent) → send [`view::Subset::dds`] + `Data:\n` and stream each
+//! sent) → send [`dds::subset_dds`] + `Data:\n` and stream each
 //! [`view::SentArray`] with an [`xdr::ArrayEncoder`]; `Content-Length` is
-//! known up front from [`view::Subset::dods_len`].
+//! known up front from [`dds::dods_len`].
 
 pub mod ascii;
 pub mod ce;

@@ -184,7 +184,7 @@ pub struct View {
     vars: Vec<ViewVar>,
 }
 
-/// Why a [`View`] or [`Grid`] could not be built.
+/// Why a [`View`] or [`DapGrid`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ViewError {
     /// A name outside `[A-Za-z_][A-Za-z0-9_]*`.

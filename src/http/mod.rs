@@ -14,7 +14,9 @@ pub mod html;
 pub mod ops;
 pub mod range;
 
-use crate::archive::{Archive, ArchiveError, Format, Plan, Stop, produce};
+use crate::archive::{Archive, ArchiveError};
+use crate::encode::{Encoder, Stop};
+use crate::encode::nc::NcExport;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -22,6 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 pub use error::DapError;
+use std::ops::Range;
 use std::sync::Arc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -304,17 +307,14 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
             let len = crate::dap::dds::dods_len(&subset)
                 .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
             let plan = st.archive.plan(served.clone(), subset, Some(len)).await?;
-            let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Dods, permit) };
-            let mut r = Response::new(body);
-            dap_headers(r.headers_mut(), "dods_data");
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            r
+            let enc = crate::encode::dods::Dods::new(plan)
+                .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
+            send(st, method, Box::new(enc), StatusCode::OK, None, permit)
         }
         Suffix::Ncml => {
             let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
             let location = format!("http://{host}/dap/{}", served.dataset.def.name);
-            let mut r = text("dods_ncml", "application/xml", crate::export::ncml::render(&served, &location));
+            let mut r = text("dods_ncml", "application/xml", crate::encode::ncml::render(&served, &location));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
             r
         }
@@ -325,11 +325,7 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
             // ASCII is a few times larger than XDR; the limit applies to XDR.
             let len = subset.dods_data_len();
             let plan = st.archive.plan(served.clone(), subset, len).await?;
-            let body = if method == Method::HEAD { Body::empty() } else { stream(st, plan, Format::Ascii, permit) };
-            let mut r = Response::new(body);
-            dap_headers(r.headers_mut(), "dods_ascii");
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-            r
+            send(st, method, Box::new(crate::encode::ascii::Ascii { plan }), StatusCode::OK, None, permit)
         }
     };
     if let Some(lm) = last_modified {
@@ -430,12 +426,46 @@ const SMALL_RESPONSE: u64 = 256 << 10;
 /// Bytes handed to the HTTP layer at a time (see [`sink_for`]).
 const PIECE: usize = 64 << 10;
 
-/// Streams a planned response from a blocking producer. A failure after
-/// the first byte aborts the connection (the body ends in an error, so the
-/// client sees a short transfer) and is logged; nothing is appended.
-fn stream(st: &AppState, plan: Plan, format: Format, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Body {
-    let label = plan.dataset.dataset.def.name.to_string();
-    producer_body(st, permit, label, move |reader, sink| produce(&plan, reader, format, sink))
+/// Sends an encoder's output (all of it, or the byte range `span` of an
+/// encoder that can produce ranges): the headers come from the encoder,
+/// the body is produced on a blocking thread while it is sent. A failure
+/// after the first byte aborts the connection (the body ends in an error,
+/// so the client sees a short transfer) and is logged; nothing is appended.
+fn send(
+    st: &AppState,
+    method: &Method,
+    enc: Box<dyn Encoder>,
+    status: StatusCode,
+    span: Option<Range<u64>>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Response {
+    let len = match &span {
+        Some(r) => Some(r.end - r.start),
+        None => enc.len(),
+    };
+    let (content_type, description, filename, ranges) = (enc.content_type(), enc.description(), enc.filename(), enc.ranges());
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        let label = filename.clone().unwrap_or_else(|| description.to_string());
+        let span = span.unwrap_or(0..len.unwrap_or(u64::MAX));
+        producer_body(st, permit, label, move |tiles, sink| enc.produce(tiles, span, sink))
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    dap_headers(h, description);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(len) = len {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    if ranges {
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    if let Some(f) = filename {
+        attachment(&mut r, &f);
+    }
+    r
 }
 
 /// Runs a blocking producer into a bounded channel and returns the body
@@ -591,7 +621,7 @@ fn attachment(r: &mut Response, filename: &str) {
     }
 }
 
-async fn plan_export(st: &AppState, served: Arc<crate::archive::ServedDataset>, query: &str) -> Result<crate::export::NcExport, DapError> {
+async fn plan_export(st: &AppState, served: Arc<crate::archive::ServedDataset>, query: &str) -> Result<NcExport, DapError> {
     let mut subset = served.resolve(query)?;
     // A downloaded file carries what its variables refer to (bounds,
     // auxiliary coordinates), so that it describes itself.
@@ -601,7 +631,7 @@ async fn plan_export(st: &AppState, served: Arc<crate::archive::ServedDataset>, 
     }
     let plan = st.archive.plan(served, subset, None).await?;
     let ce = crate::dap::ce::percent_decode(query);
-    let export = crate::export::NcExport::new(plan, &ce)?;
+    let export = NcExport::new(plan, &ce)?;
     let size = export.layout.total_len();
     if size > st.archive.limits.max_response_bytes {
         return Err(ArchiveError::TooLarge { size, limit: st.archive.limits.max_response_bytes }.into());
@@ -641,22 +671,9 @@ async fn netcdf_classic(
             return Ok(r);
         }
     };
-    let len = span.end - span.start;
     let content_range = format!("bytes {}-{}/{total}", span.start, span.end.saturating_sub(1));
-    let filename = export.filename.clone();
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else {
-        let label = export.filename.clone();
-        producer_body(st, permit, label, move |reader, sink| export.produce(reader, span, sink))
-    };
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
+    let mut r = send(st, method, Box::new(export), status, Some(span), permit);
     let h = r.headers_mut();
-    dap_headers(h, "dods_netcdf");
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-netcdf"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, v);
     }
@@ -665,7 +682,6 @@ async fn netcdf_classic(
             h.insert(header::CONTENT_RANGE, v);
         }
     }
-    attachment(&mut r, &filename);
     Ok(r)
 }
 

@@ -119,7 +119,7 @@ pub struct Written {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// True for the temporary names [`write_atomic`] uses.
+/// True for the temporary names [`write_new`] uses.
 pub fn is_temporary(name: &str) -> bool {
     name.starts_with('.') && name.contains(".tmp-")
 }

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
-use tessera::export::classic::{AttrValue, Dim, Layout, NcType, Var, Version, encode_be, write_all};
+use tessera::encode::classic::{AttrValue, Dim, Layout, NcType, Var, Version, encode_be, write_all};
 
 // ---------------------------------------------------------------- tools
 
@@ -558,7 +558,7 @@ fn write_sparse(path: &Path, layout: &Layout, values: &[(usize, u64, Vec<u8>)]) 
     f.set_len(layout.total_len()).unwrap();
 }
 
-fn be<T: tessera::export::classic::BeValue>(v: T) -> Vec<u8> {
+fn be<T: tessera::encode::classic::BeValue>(v: T) -> Vec<u8> {
     let mut out = Vec::new();
     encode_be(&[v], &mut out);
     out
@@ -591,7 +591,7 @@ fn cdf2_large_last_variable_sparse() {
             &[],
             Some(Version::Cdf2)
         ),
-        Err(tessera::export::classic::ClassicError::RequiresCdf5 { .. })
+        Err(tessera::encode::classic::ClassicError::RequiresCdf5 { .. })
     ));
     let layout = Layout::new(&dims2, &vars, &[], Some(Version::Cdf2)).unwrap();
     let total_elems = 3 * 1_666_666_667u64;
@@ -643,7 +643,7 @@ fn cdf5_chosen_for_several_large_variables_sparse() {
     ];
     assert!(matches!(
         Layout::new(&dims, &vars, &[], Some(Version::Cdf2)),
-        Err(tessera::export::classic::ClassicError::RequiresCdf5 { .. })
+        Err(tessera::encode::classic::ClassicError::RequiresCdf5 { .. })
     ));
     let layout = Layout::new(&dims, &vars, &[], None).unwrap();
     assert_eq!(layout.version(), Version::Cdf5);

@@ -1,6 +1,6 @@
 //! Pure tests of the layout arithmetic, validation and range helpers.
 
-use tessera::export::classic::{
+use tessera::encode::classic::{
     AttrValue, ClassicError, Dim, Layout, NcType, Piece, Segment, Var, Version, validate_name,
     write_all,
 };
@@ -251,7 +251,7 @@ fn variable_size_limits() {
     // Exactly at the CDF-2 limit: still CDF-2, vsize fits the 32-bit field.
     let dims = [
         Dim::new("a", 2),
-        Dim::new("b", (tessera::export::classic::CDF2_MAX_VAR_LEN) / 2),
+        Dim::new("b", (tessera::encode::classic::CDF2_MAX_VAR_LEN) / 2),
     ];
     let at_limit = [
         Var::new("v", NcType::Byte, vec![0, 1]),
@@ -265,13 +265,13 @@ fn variable_size_limits() {
     // One byte more: CDF-5 automatically; explicit CDF-2 only if last.
     let dims = [
         Dim::new("a", 3),
-        Dim::new("b", (tessera::export::classic::CDF2_MAX_VAR_LEN + 3) / 3),
+        Dim::new("b", (tessera::encode::classic::CDF2_MAX_VAR_LEN + 3) / 3),
     ];
     let big_first = [
         Var::new("v", NcType::Byte, vec![0, 1]),
         Var::new("w", NcType::Int, vec![]),
     ];
-    assert!(3 * dims[1].len > tessera::export::classic::CDF2_MAX_VAR_LEN);
+    assert!(3 * dims[1].len > tessera::encode::classic::CDF2_MAX_VAR_LEN);
     assert_eq!(
         Layout::new(&dims, &big_first, &[], None).unwrap().version(),
         Version::Cdf5
@@ -287,7 +287,7 @@ fn variable_size_limits() {
     assert!(l.vsize(1) > u32::MAX as u64);
 
     // CDF-1: 2 GiB - 4 per variable, and begins must fit in 31 bits.
-    let dims = [Dim::new("n", tessera::export::classic::CDF1_MAX_VAR_LEN + 1)];
+    let dims = [Dim::new("n", tessera::encode::classic::CDF1_MAX_VAR_LEN + 1)];
     let two = [
         Var::new("v", NcType::Byte, vec![0]),
         Var::new("w", NcType::Byte, vec![0]),
@@ -298,7 +298,7 @@ fn variable_size_limits() {
     ));
     let l = Layout::new(&dims, &two[..1], &[], Some(Version::Cdf1)).unwrap();
     assert_eq!(l.version(), Version::Cdf1);
-    let dims = [Dim::new("n", tessera::export::classic::CDF1_MAX_VAR_LEN)];
+    let dims = [Dim::new("n", tessera::encode::classic::CDF1_MAX_VAR_LEN)];
     let three = [
         Var::new("u", NcType::Byte, vec![0]),
         Var::new("v", NcType::Byte, vec![0]),
@@ -368,7 +368,7 @@ fn write_checks_data_length() {
         .unwrap_err();
     assert!(matches!(err, ClassicError::DataLength { .. }), "{err}");
     let mut be = Vec::new();
-    tessera::export::classic::encode_be(&[1i16, -2, 3], &mut be);
+    tessera::encode::classic::encode_be(&[1i16, -2, 3], &mut be);
     let file = write_all(&l, |_| be.clone()).unwrap();
     assert_eq!(&file[file.len() - 8..], &[0, 1, 0xFF, 0xFE, 0, 3, 0, 0]);
 }
@@ -376,16 +376,16 @@ fn write_checks_data_length() {
 #[test]
 fn encode_be_all_types() {
     let mut out = Vec::new();
-    tessera::export::classic::encode_be(&[-2i8], &mut out);
-    tessera::export::classic::encode_be(&[0xABu8], &mut out);
-    tessera::export::classic::encode_be(&[-2i16], &mut out);
-    tessera::export::classic::encode_be(&[0x1234u16], &mut out);
-    tessera::export::classic::encode_be(&[-2i32], &mut out);
-    tessera::export::classic::encode_be(&[0x1234_5678u32], &mut out);
-    tessera::export::classic::encode_be(&[-2i64], &mut out);
-    tessera::export::classic::encode_be(&[0x0102_0304_0506_0708u64], &mut out);
-    tessera::export::classic::encode_be(&[1.0f32], &mut out);
-    tessera::export::classic::encode_be(&[-2.0f64], &mut out);
+    tessera::encode::classic::encode_be(&[-2i8], &mut out);
+    tessera::encode::classic::encode_be(&[0xABu8], &mut out);
+    tessera::encode::classic::encode_be(&[-2i16], &mut out);
+    tessera::encode::classic::encode_be(&[0x1234u16], &mut out);
+    tessera::encode::classic::encode_be(&[-2i32], &mut out);
+    tessera::encode::classic::encode_be(&[0x1234_5678u32], &mut out);
+    tessera::encode::classic::encode_be(&[-2i64], &mut out);
+    tessera::encode::classic::encode_be(&[0x0102_0304_0506_0708u64], &mut out);
+    tessera::encode::classic::encode_be(&[1.0f32], &mut out);
+    tessera::encode::classic::encode_be(&[-2.0f64], &mut out);
     #[rustfmt::skip]
     let expected: Vec<u8> = vec![
         0xFE, 0xAB, 0xFF, 0xFE, 0x12, 0x34, 0xFF, 0xFF, 0xFF, 0xFE, 0x12, 0x34, 0x56, 0x78,

@@ -17,7 +17,7 @@
 //! # Example
 //!
 //! ```
-//! # use tessera::export::classic::*;
+//! # use tessera::encode::classic::*;
 //! let dims = [Dim::new("lat", 2), Dim::new("lon", 3)];
 //! let vars = [
 //!     Var::new("lat", NcType::Float, vec![0]).with_attr("units", "degrees_north"),

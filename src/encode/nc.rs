@@ -16,15 +16,13 @@
 //! dimensions, the grid mapping, and the dataset's global attributes with a
 //! `history` line naming the dataset and the constraint.
 
-pub mod classic;
-pub mod ncml;
-
-use crate::archive::{ArchiveError, ServedDataset, Out, Plan, Stop};
+use super::{Encoder, Out, Stop};
+use crate::archive::{ArchiveError, Plan, ServedDataset};
 use crate::dap::view::{self, SentArray};
 use crate::model::{AttrValue, Attribute, DataType, TypedArray};
 use crate::mosaic::{self, BandSlice};
 use crate::store::port::TileStore;
-use classic::{Dim, Layout, NcType, Piece, Var, encode_be};
+use super::classic::{self, Dim, Layout, NcType, Piece, Var, encode_be};
 use std::ops::Range;
 
 /// Where the values of one file variable come from.
@@ -103,6 +101,27 @@ fn compact_time(iso: &str) -> String {
     let date: String = date.chars().filter(|c| *c != '-').collect();
     let time: String = time.chars().filter(|c| *c != ':').collect();
     if time.chars().all(|c| c == '0') { format!("{neg}{date}") } else { format!("{neg}{date}T{time}") }
+}
+
+impl Encoder for NcExport {
+    fn content_type(&self) -> &'static str {
+        "application/x-netcdf"
+    }
+    fn description(&self) -> &'static str {
+        "dods_netcdf"
+    }
+    fn len(&self) -> Option<u64> {
+        Some(self.layout.total_len())
+    }
+    fn ranges(&self) -> bool {
+        true
+    }
+    fn filename(&self) -> Option<String> {
+        Some(self.filename.clone())
+    }
+    fn produce(&self, tiles: &dyn TileStore, range: Range<u64>, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
+        self.produce_range(tiles, range, sink)
+    }
 }
 
 impl NcExport {
@@ -211,7 +230,7 @@ impl NcExport {
     }
 
     /// Produces bytes `range` of the classic file into `sink`. Blocking.
-    pub fn produce(&self, reader: &dyn TileStore, range: Range<u64>, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
+    pub fn produce_range(&self, reader: &dyn TileStore, range: Range<u64>, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
         let mut out = Out::new(sink);
         for piece in self.layout.pieces(range) {
             match piece {
@@ -317,7 +336,7 @@ impl NcExport {
                 false
             }
         };
-        let r = self.produce(reader, 0..self.layout.total_len(), &mut sink);
+        let r = self.produce_range(reader, 0..self.layout.total_len(), &mut sink);
         if let Some(e) = err {
             return Err(ArchiveError::Internal(format!("write failed: {e}")));
         }
