@@ -15,7 +15,7 @@
 //! ([`Stop`]).
 
 use crate::catalogue::{Catalogue, CatalogueError, Dataset, TileQuery, TimeSel, TimeSlice, Variable};
-use crate::dap::ce::{CeError, CeErrorKind};
+use crate::dap::ce::CeError;
 use crate::dap::das::{Das, VarAttrs};
 use crate::dap::view::{self, Array, BoundRole, CoordLookup, SentArray, Subset, ValueQuery, View, ViewVar};
 use crate::model::{AuxVar, Attribute, Axis, DataType, DatasetName, Timestamp, TypedArray};
@@ -29,12 +29,18 @@ use std::sync::{Arc, Mutex};
 /// Bytes of stored values per band.
 const BAND_BYTES: usize = 4 << 20;
 
+/// Why a request cannot be answered, by kind: `http::error` maps each kind
+/// to one status and the CLI prints it on one line. Kinds stay typed up to
+/// that edge (a constraint error keeps its [`CeErrorKind`] and caret, a tile
+/// error its [`TileError`]), so the edge decides, not this module.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    BadRequest(String),
+    /// The constraint expression is wrong (or asks for more than DAP2 can
+    /// send): its kind decides 400 or 413.
+    #[error("Constraint error: {0}")]
+    Constraint(#[from] CeError),
     #[error("response of {size} bytes exceeds the limit of {limit} bytes; request a smaller subset (fewer variables, a shorter range or a stride)")]
     TooLarge { size: u64, limit: u64 },
     /// Too large for the format or the protocol, whatever the server's
@@ -44,8 +50,10 @@ pub enum ArchiveError {
     TooLargeFor(String),
     #[error("{0}")]
     Unavailable(String),
-    #[error("dataset {dataset}: tile {path}: {reason}")]
-    Tile { dataset: String, path: String, reason: String },
+    /// A catalogued tile the store could not give: missing, corrupt, or
+    /// unreachable for now (the [`TileError`] says which).
+    #[error("dataset {dataset}: tile {path}: {error}")]
+    Tile { dataset: String, path: String, error: TileError },
     #[error("{0}")]
     Internal(String),
 }
@@ -55,16 +63,6 @@ impl From<CatalogueError> for ArchiveError {
         match e {
             CatalogueError::Unavailable(m) => ArchiveError::Unavailable(format!("catalogue unavailable: {m}")),
             other => ArchiveError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<CeError> for ArchiveError {
-    fn from(e: CeError) -> Self {
-        let msg = format!("Constraint error: {e}");
-        match e.kind() {
-            CeErrorKind::TooLarge => ArchiveError::TooLargeFor(msg),
-            _ => ArchiveError::BadRequest(msg),
         }
     }
 }
@@ -778,13 +776,9 @@ impl Plan {
     }
 }
 
-/// A tile that failed, as the request sees it: a store it cannot reach
-/// now is a 503 (retry), a missing or damaged tile a 500 naming it.
-fn tile_error(dataset: &str, tile: &TileRef, e: TileError) -> ArchiveError {
-    match e {
-        TileError::Unavailable(why) => ArchiveError::Unavailable(format!("dataset {dataset}: tile {}: {why}", tile.rel)),
-        other => ArchiveError::Tile { dataset: dataset.to_string(), path: tile.rel.clone(), reason: other.to_string() },
-    }
+/// A tile that failed, named by its dataset and pool-relative path.
+fn tile_error(dataset: &str, tile: &TileRef, error: TileError) -> ArchiveError {
+    ArchiveError::Tile { dataset: dataset.to_string(), path: tile.rel.clone(), error }
 }
 
 /// `[1, rows, cols]` -> `[rows, cols]`.

@@ -72,6 +72,10 @@ pub struct ExportArgs {
     /// Dataset to export from.
     #[arg(long, value_name = "NAME")]
     pub dataset: String,
+    /// A DAP2 constraint expression, exactly what follows `?` in a `.nc`
+    /// URL (instead of --var/--time/--bbox/--stride).
+    #[arg(long, value_name = "CE", conflicts_with_all = ["vars", "time", "bbox", "stride"])]
+    pub constraint: Option<String>,
     /// Variables (repeatable; default: every variable).
     #[arg(long = "var", value_name = "NAME")]
     pub vars: Vec<String>,
@@ -804,6 +808,22 @@ pub fn export_constraint(dv: &crate::archive::ServedDataset, args: &ExportArgs) 
     Ok(parts.join(","))
 }
 
+/// An error about a piece of text: the one-line message, and the text with
+/// a `^` under the place it is about (printed on the lines after it).
+#[derive(Debug)]
+pub struct Pointed {
+    pub message: String,
+    pub caret: Option<String>,
+}
+
+impl std::fmt::Display for Pointed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Pointed {}
+
 async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     use crate::archive::{Archive, Limits};
     use crate::store::reader::PoolTiles;
@@ -812,23 +832,32 @@ async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     let tiles = Arc::new(PoolTiles::new(pool.clone(), config.open_files));
     let archive = Archive::new(cat, pool, tiles, Limits { max_response_bytes: u64::MAX });
     let view = archive.dataset(name.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut ce = export_constraint(&view, &args)?;
-    let probe = view.resolve(&ce).map_err(|e| anyhow::anyhow!("the selection is empty or invalid: {e}"));
-    if let Ok(probe) = &probe {
-        let extra = view.referenced_items(probe);
-        if !extra.is_empty() {
-            ce = format!("{ce},{}", extra.join(","));
-        }
-    }
-    let subset = view.resolve(&ce).map_err(|e| {
+    let mut ce = match &args.constraint {
+        Some(ce) => ce.clone(),
+        None => export_constraint(&view, &args)?,
+    };
+    // A constraint error names its column; for an expression the user
+    // wrote, the CLI shows it with a caret under it, as the parser computed
+    // it (an expression built from flags is not theirs to point into).
+    let given = args.constraint.is_some();
+    let selection_error = |e: crate::archive::ArchiveError| {
+        let crate::archive::ArchiveError::Constraint(e) = e else { return anyhow::anyhow!("{e}") };
         let m = e.to_string();
-        if m.contains("before its start") {
-            anyhow::anyhow!("the selection is empty: no cell of the grid falls inside the requested range ({m})")
+        let message = if m.contains("before its start") {
+            format!("the selection is empty: no cell of the grid falls inside the requested range (Constraint error: {m})")
         } else {
-            anyhow::anyhow!("the selection is empty or invalid: {m}")
-        }
-    })?;
+            format!("the selection is empty or invalid: Constraint error: {m}")
+        };
+        anyhow::Error::new(Pointed { message, caret: e.caret().filter(|_| given) })
+    };
+    let probe = view.resolve(&ce).map_err(selection_error)?;
+    let extra = view.referenced_items(&probe);
+    if !extra.is_empty() {
+        ce = format!("{ce},{}", extra.join(","));
+    }
+    let subset = view.resolve(&ce).map_err(selection_error)?;
     let plan = archive.plan(view, subset, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ce = crate::dap::ce::percent_decode(&ce);
     let exp = crate::encode::nc::NcExport::new(plan, &ce).map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = args.output.clone();
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));

@@ -7,7 +7,9 @@ use std::io::Write;
 fn main() {
     let cli = match tessera::cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        // --help, --version, and a bare command with subcommands (`tessera
+        // datasets`), which shows its help.
+        Err(e) if !e.use_stderr() || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         Err(e) => {
             // Usage errors on one line, like every other error.
             let text = e.render().to_string();
@@ -34,6 +36,10 @@ fn main() {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("tessera: error: {}", format!("{e:#}").replace('\n', " "));
+                    // An error about an expression shows where, under it.
+                    if let Some(caret) = e.downcast_ref::<tessera::cli::Pointed>().and_then(|p| p.caret.as_deref()) {
+                        eprintln!("{caret}");
+                    }
                     1
                 }
             }

@@ -10,7 +10,9 @@
 
 use super::dap_headers;
 use crate::archive::ArchiveError;
+use crate::dap::ce::CeErrorKind;
 use crate::dap::error::ErrorBody;
+use crate::store::port::TileError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -34,10 +36,21 @@ impl From<ArchiveError> for DapError {
     fn from(e: ArchiveError) -> Self {
         let status = match &e {
             ArchiveError::NotFound(_) => StatusCode::NOT_FOUND,
-            ArchiveError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ArchiveError::Constraint(ce) => match ce.kind() {
+                CeErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                CeErrorKind::Syntax
+                | CeErrorKind::UnknownVariable
+                | CeErrorKind::BadIndex
+                | CeErrorKind::BadValue
+                | CeErrorKind::Unsupported => StatusCode::BAD_REQUEST,
+            },
             ArchiveError::TooLarge { .. } | ArchiveError::TooLargeFor(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ArchiveError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ArchiveError::Tile { .. } | ArchiveError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // A store that cannot be reached now may recover: 503, retry.
+            // A missing or damaged tile will not: 500 naming it.
+            ArchiveError::Tile { error: TileError::Unavailable(_), .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ArchiveError::Tile { error: TileError::Missing | TileError::Corrupt(_), .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ArchiveError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
@@ -86,7 +99,33 @@ impl IntoResponse for DapError {
 
 #[cfg(test)]
 mod tests {
-    use super::without_paths;
+    use super::{DapError, without_paths};
+    use crate::archive::ArchiveError;
+    use crate::dap::ce::{CeError, CeErrorKind};
+    use crate::store::port::TileError;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn error_kinds_decide_the_status() {
+        let ce = |kind| ArchiveError::Constraint(CeError::new(kind, "sst[0:9]", Some(4), "what", None));
+        let cases = [
+            (ce(CeErrorKind::Syntax), StatusCode::BAD_REQUEST),
+            (ce(CeErrorKind::UnknownVariable), StatusCode::BAD_REQUEST),
+            (ce(CeErrorKind::BadIndex), StatusCode::BAD_REQUEST),
+            (ce(CeErrorKind::BadValue), StatusCode::BAD_REQUEST),
+            (ce(CeErrorKind::Unsupported), StatusCode::BAD_REQUEST),
+            (ce(CeErrorKind::TooLarge), StatusCode::PAYLOAD_TOO_LARGE),
+            (ArchiveError::Tile { dataset: "d".into(), path: "p".into(), error: TileError::Unavailable("EIO".into()) }, StatusCode::SERVICE_UNAVAILABLE),
+            (ArchiveError::Tile { dataset: "d".into(), path: "p".into(), error: TileError::Missing }, StatusCode::INTERNAL_SERVER_ERROR),
+            (ArchiveError::Tile { dataset: "d".into(), path: "p".into(), error: TileError::Corrupt("x".into()) }, StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (e, status) in cases {
+            let text = e.to_string();
+            assert_eq!(DapError::from(e).status, status, "{text}");
+        }
+        let m = ce(CeErrorKind::BadIndex).to_string();
+        assert!(m.starts_with("Constraint error: what at column 5"), "{m}");
+    }
 
     #[test]
     fn server_fault_messages_name_no_path() {

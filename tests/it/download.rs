@@ -281,6 +281,21 @@ fn export_cli_equals_the_http_download() {
     let err = cli.fails(&["export", "--dataset", "acc", "--time", "2031-01-01..2031-02-01", "-o", dir.path().join("x.nc").to_str().unwrap()]);
     assert!(err.contains("outside the axis time") && err.lines().count() == 1, "{err}");
     assert!(!dir.path().join("x.nc").exists());
+    // The same file from the URL's own expression.
+    let same = dir.path().join("same.nc");
+    cli.ok(&["export", "--dataset", "acc", "--constraint", ce, "-o", same.to_str().unwrap()]);
+    assert!(std::fs::read(&same).unwrap() == std::fs::read(&out).unwrap(), "--constraint gives the same file as the flags");
+    // A wrong expression: one line saying what and where, then a caret
+    // under the place.
+    let err = cli.fails(&["export", "--dataset", "acc", "--constraint", "sst[0:1:1][0:2", "-o", dir.path().join("y.nc").to_str().unwrap()]);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].contains("Constraint error") && lines[0].contains("column 15"), "{err}");
+    assert_eq!(lines[1], "sst[0:1:1][0:2", "{err}");
+    assert_eq!(lines[2], format!("{}^", " ".repeat(14)), "{err}");
+    assert!(!dir.path().join("y.nc").exists());
+    let err = cli.fails(&["export", "--dataset", "acc", "--constraint", "sst", "--var", "sst", "-o", dir.path().join("z.nc").to_str().unwrap()]);
+    assert!(err.contains("cannot be used with") && err.lines().count() == 1, "{err}");
 }
 
 #[test]
