@@ -2,7 +2,7 @@
 //! travel as `anyhow` and are printed once, on one line, by `main`.
 
 use crate::catalogue::{self, Catalogue, Dataset, MetadataEdit};
-use crate::config::{Config, Overrides, Settings};
+use crate::config::{Config, Overrides, ServeSettings, Settings};
 use crate::fsck::{FsckOptions, fsck};
 use crate::ingest::{IngestOptions, Unpack, ingest_file};
 use crate::model::{DatasetName, TileFormat, TileShape, parse_user_time};
@@ -27,22 +27,8 @@ pub struct GlobalArgs {
     /// TOML configuration file.
     #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Directory for the default catalogue and pool [default: ./tessera-data].
-    #[arg(long, global = true, env = "TESSERA_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Catalogue URL: sqlite://PATH or postgres://... [default: sqlite://<data-dir>/catalogue.db].
-    #[arg(long, global = true, env = "TESSERA_CATALOGUE", value_name = "URL", hide_env_values = true)]
-    pub catalogue: Option<String>,
-    /// Tile pool directory [default: <data-dir>/pool].
-    #[arg(long, global = true, env = "TESSERA_POOL", value_name = "DIR")]
-    pub pool: Option<PathBuf>,
-    /// Log format: text or json.
-    #[arg(long, global = true, env = "TESSERA_LOG_FORMAT", value_name = "FORMAT")]
-    pub log_format: Option<crate::config::LogFormat>,
-    /// Seconds a tile file replaced by `ingest --replace` stays for readers
-    /// in flight before it is removed [default: the request time limit, 3600].
-    #[arg(long, global = true, env = "TESSERA_RETIRE_GRACE_SECS", value_name = "SECS")]
-    pub retire_grace_secs: Option<u64>,
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,7 +48,7 @@ pub enum Command {
     /// Generate a synthetic demo source, ingest it and serve it.
     Demo(DemoArgs),
     /// Serve every dataset over OPeNDAP (DAP2).
-    Serve(ServeArgs),
+    Serve(ServeSettings),
     /// Write a subset of a dataset to a NetCDF file.
     Export(ExportArgs),
 }
@@ -103,47 +89,6 @@ pub enum ExportFormat {
     Nc,
     /// NetCDF-4, deflate.
     Nc4,
-}
-
-#[derive(Debug, Args, Clone, Default)]
-pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "TESSERA_LISTEN", value_name = "HOST:PORT")]
-    pub listen: Option<String>,
-    /// Largest response in bytes; larger requests get 413 [default: 4 GiB].
-    #[arg(long, env = "TESSERA_MAX_RESPONSE_BYTES", value_name = "BYTES")]
-    pub max_response_bytes: Option<u64>,
-    /// Tile files kept open, about 2 MiB of memory each [default: 32].
-    #[arg(long, env = "TESSERA_OPEN_FILES", value_name = "N")]
-    pub open_files: Option<usize>,
-    /// Data responses produced at once [default: 2 x cores].
-    #[arg(long, env = "TESSERA_MAX_HEAVY_REQUESTS", value_name = "N")]
-    pub max_heavy_requests: Option<usize>,
-    /// Data requests that may wait for a slot; beyond: 503 [default: 32].
-    #[arg(long, env = "TESSERA_QUEUE", value_name = "N")]
-    pub queue: Option<usize>,
-    /// Longest time a request may take, body included [default: 3600].
-    #[arg(long, env = "TESSERA_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
-    pub request_timeout_secs: Option<u64>,
-    /// Longest time a client may take to send request headers [default: 10].
-    #[arg(long, env = "TESSERA_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
-    pub header_read_timeout_secs: Option<u64>,
-    /// Longest request URL [default: 16384].
-    #[arg(long, env = "TESSERA_MAX_URL_BYTES", value_name = "BYTES")]
-    pub max_url_bytes: Option<usize>,
-    /// After SIGTERM, how long requests in flight may finish [default: 25].
-    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
-    pub shutdown_grace_secs: Option<u64>,
-    /// CORS origins, comma-separated (`*` for any) [default: none].
-    #[arg(long, env = "TESSERA_CORS_ORIGINS", value_name = "ORIGINS", value_delimiter = ',')]
-    pub cors_origins: Option<Vec<String>>,
-    /// Data responses one client address may have in flight; 0: no cap
-    /// (behind a proxy, every client has its address) [default: 16].
-    #[arg(long, env = "TESSERA_MAX_PER_CLIENT", value_name = "N")]
-    pub max_per_client: Option<usize>,
-    /// End a transfer whose client takes nothing for this long [default: 60].
-    #[arg(long, env = "TESSERA_WRITE_IDLE_TIMEOUT_SECS", value_name = "SECS")]
-    pub write_idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -252,23 +197,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_serve: bool,
     #[command(flatten)]
-    pub serve: ServeArgs,
-}
-
-impl GlobalArgs {
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            config: self.config.clone(),
-            settings: Settings {
-                data_dir: self.data_dir.clone(),
-                catalogue: self.catalogue.clone(),
-                pool: self.pool.clone(),
-                log_format: self.log_format,
-                retire_grace_secs: self.retire_grace_secs,
-                ..Default::default()
-            },
-        }
-    }
+    pub serve: ServeSettings,
 }
 
 fn dataset_name(s: &str) -> Result<DatasetName> {
@@ -286,22 +215,11 @@ async fn open(config: &Config) -> Result<(Arc<dyn Catalogue>, Pool)> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
-    let mut overrides = cli.global.overrides();
-    if let Command::Serve(s) | Command::Demo(DemoArgs { serve: s, .. }) = &cli.command {
-        let o = &mut overrides.settings;
-        o.listen = s.listen.clone();
-        o.max_response_bytes = s.max_response_bytes;
-        o.open_files = s.open_files;
-        o.max_heavy_requests = s.max_heavy_requests;
-        o.queue = s.queue;
-        o.request_timeout_secs = s.request_timeout_secs;
-        o.header_read_timeout_secs = s.header_read_timeout_secs;
-        o.max_url_bytes = s.max_url_bytes;
-        o.shutdown_grace_secs = s.shutdown_grace_secs;
-        o.cors_origins = s.cors_origins.clone();
-        o.max_per_client = s.max_per_client;
-        o.write_idle_timeout_secs = s.write_idle_timeout_secs;
-    }
+    let serve_settings = match &cli.command {
+        Command::Serve(s) | Command::Demo(DemoArgs { serve: s, .. }) => s.clone(),
+        _ => ServeSettings::default(),
+    };
+    let overrides = Overrides { config: cli.global.config.clone(), settings: cli.global.settings.clone(), serve: serve_settings };
     let config = Config::resolve(&overrides)?;
     crate::telemetry::init(config.log_format);
     match cli.command {

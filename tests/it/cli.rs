@@ -277,7 +277,7 @@ async fn configuration_file_and_environment() {
     std::fs::write(&conf, "pol = \"/x\"\n").unwrap();
     let out = run(&[("TESSERA_CONFIG", conf.to_str().unwrap())], &["datasets", "list"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting `pol`; did you mean `pool`?"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Runs `tessera` on a pseudo-terminal (util-linux `script`), answering
