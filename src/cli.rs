@@ -97,8 +97,8 @@ pub struct IngestArgs {
     #[arg(long, value_name = "NAME")]
     pub dataset: String,
     /// Tile size for a new dataset, WIDTHxHEIGHT.
-    #[arg(long, value_name = "WxH")]
-    pub tile_size: Option<String>,
+    #[arg(long, value_name = "WxH", value_parser = TileShape::parse)]
+    pub tile_size: Option<TileShape>,
     /// Variables to ingest (repeatable; default: every variable on the grid).
     #[arg(long = "var", value_name = "NAME")]
     pub vars: Vec<String>,
@@ -328,7 +328,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
     let mut opts = IngestOptions::new(dataset_name(&args.dataset)?);
     opts.vars = args.vars;
     opts.title = args.title;
-    opts.tile = args.tile_size.as_deref().map(TileShape::parse).transpose().map_err(anyhow::Error::msg)?;
+    opts.tile = args.tile_size;
     opts.format = args.tile_format;
     opts.deflate_level = args.deflate_level;
     opts.time = args.time.as_deref().map(parse_user_time).transpose()?;
