@@ -23,6 +23,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use headers::{ContentRange, ETag, HeaderMapExt, IfModifiedSince, IfNoneMatch, IfRange, LastModified};
 pub use error::DapError;
 use std::ops::Range;
 use std::sync::Arc;
@@ -259,27 +260,24 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         return Ok(Redirect::to(&format!("/dap/{name}.html")).into_response());
     };
     let served = st.archive.dataset(name).await?;
-    let last_modified = HeaderValue::from_str(&served.dataset.updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()).ok();
-    // Conditional requests: every response is a function of the dataset's
-    // catalogue version and the constraint.
+    // Conditional requests (RFC 9110 §13): every response is a function of
+    // the dataset's catalogue version and the constraint. The `headers`
+    // crate parses the validators, and HTTP dates in all three of their
+    // forms.
+    let updated = std::time::SystemTime::from(served.dataset.updated_at);
+    let last_modified = LastModified::from(updated);
     let tag = etag(&served, &format!("{suffix:?}"), query);
-    let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        Some(inm) => inm.split(',').any(|t| t.trim() == tag || t.trim() == "*"),
-        None => headers
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
-            .is_some_and(|since| served.dataset.updated_at.timestamp() <= since.timestamp()),
+    // (`typed_get` of a list header that is absent gives an empty list.)
+    let if_none_match = headers.contains_key(header::IF_NONE_MATCH).then(|| headers.typed_get::<IfNoneMatch>()).flatten();
+    let not_modified = match if_none_match {
+        Some(inm) => !inm.precondition_passes(&tag),
+        None => headers.typed_get::<IfModifiedSince>().is_some_and(|since| !since.is_modified(updated)),
     };
     if not_modified && suffix != Suffix::Nc4 {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
-        if let Ok(v) = HeaderValue::from_str(&tag) {
-            r.headers_mut().insert(header::ETAG, v);
-        }
-        if let Some(lm) = last_modified {
-            r.headers_mut().insert(header::LAST_MODIFIED, lm);
-        }
+        r.headers_mut().typed_insert(tag);
+        r.headers_mut().typed_insert(last_modified);
         return Ok(r);
     }
     let heavy = matches!(suffix, Suffix::Dods | Suffix::Ascii | Suffix::Nc | Suffix::Nc4) && method != Method::HEAD;
@@ -318,7 +316,7 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
             r
         }
-        Suffix::Nc => netcdf_classic(st, method, headers, served.clone(), query, permit, &tag).await?,
+        Suffix::Nc => netcdf_classic(st, method, headers, served.clone(), query, permit, tag.clone()).await?,
         Suffix::Nc4 => netcdf4(st, method, served.clone(), query, permit).await?,
         Suffix::Ascii => {
             let subset = served.resolve(query)?;
@@ -328,13 +326,9 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
             send(st, method, Box::new(crate::encode::ascii::Ascii { plan }), StatusCode::OK, None, permit)
         }
     };
-    if let Some(lm) = last_modified {
-        resp.headers_mut().insert(header::LAST_MODIFIED, lm);
-    }
+    resp.headers_mut().typed_insert(last_modified);
     if suffix != Suffix::Nc4 {
-        if let Ok(v) = HeaderValue::from_str(&tag) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
+        resp.headers_mut().typed_insert(tag);
     }
     Ok(resp)
 }
@@ -610,9 +604,9 @@ pub async fn serve(
 
 /// A strong validator: the output is a pure function of the dataset's
 /// catalogue state (id, version), the response kind and the constraint.
-fn etag(served: &crate::archive::ServedDataset, kind: &str, query: &str) -> String {
+fn etag(served: &crate::archive::ServedDataset, kind: &str, query: &str) -> ETag {
     let h = blake3::hash(format!("{}:{}:{kind}:{query}", served.dataset.id, served.dataset.version).as_bytes());
-    format!("\"{}\"", &h.to_hex()[..24])
+    format!("\"{}\"", &h.to_hex()[..24]).parse().expect("a quoted hex string is an entity tag")
 }
 
 fn attachment(r: &mut Response, filename: &str) {
@@ -648,13 +642,15 @@ async fn netcdf_classic(
     served: Arc<crate::archive::ServedDataset>,
     query: &str,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    tag: &str,
+    tag: ETag,
 ) -> Result<Response, DapError> {
     use range::RangeRequest;
     let export = plan_export(st, served, query).await?;
     let total = export.layout.total_len();
-    // If-Range with another validator (the dataset changed): send it all.
-    let if_range_ok = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|v| v == tag);
+    // If-Range with another validator (the dataset changed) sends it all;
+    // only the entity tag counts: a date has a one-second granularity, so
+    // two versions within one second would mix.
+    let if_range_ok = headers.typed_get::<IfRange>().is_none_or(|ir| !ir.is_modified(Some(&tag), None));
     let requested = if if_range_ok {
         range::parse(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), total)
     } else {
@@ -665,21 +661,17 @@ async fn netcdf_classic(
         RangeRequest::Partial(r) => (StatusCode::PARTIAL_CONTENT, r.start..r.end + 1),
         RangeRequest::Unsatisfiable => {
             let mut r = DapError::new(StatusCode::RANGE_NOT_SATISFIABLE, format!("the file is {total} bytes long")).into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
+            r.headers_mut().typed_insert(ContentRange::unsatisfied_bytes(total));
             return Ok(r);
         }
     };
-    let content_range = format!("bytes {}-{}/{total}", span.start, span.end.saturating_sub(1));
+    let content_range = ContentRange::bytes(span.clone(), total);
     let mut r = send(st, method, Box::new(export), status, Some(span), permit);
     let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(tag) {
-        h.insert(header::ETAG, v);
-    }
+    h.typed_insert(tag);
     if status == StatusCode::PARTIAL_CONTENT {
-        if let Ok(v) = HeaderValue::from_str(&content_range) {
-            h.insert(header::CONTENT_RANGE, v);
+        if let Ok(cr) = content_range {
+            h.typed_insert(cr);
         }
     }
     Ok(r)

@@ -1,5 +1,11 @@
 //! Operations: liveness, readiness, version, metrics, and the middleware
 //! that gives every request an id, an access-log line and its metrics.
+//!
+//! The id and the log line are this module's, not tower-http's
+//! `request-id`/`trace` layers: a client's `x-request-id` goes into logs, so
+//! it is kept only when short and plain, and `SetRequestId` keeps any id a
+//! client sends; the access line gives the bytes actually sent and whether
+//! the client left early, which only the body wrapper here sees.
 
 use super::{AppState, DapError};
 use axum::extract::{Request, State};

@@ -3,6 +3,12 @@
 //! One range is served (`206`); several ranges, or anything unparsable, are
 //! treated as no range at all (`200` with the whole body), which RFC 9110
 //! allows. A range that starts past the end is unsatisfiable (`416`).
+//!
+//! Written here rather than taken from `headers::Range`, whose
+//! `satisfiable_ranges` (0.4) neither clamps an end past the body nor tells
+//! an unsatisfiable range from a bad one, and drops a suffix longer than the
+//! body where RFC 9110 serves it whole; the conditional headers around it
+//! (`If-Range`, `ETag`, `Content-Range`) do come from `headers`.
 
 /// A resolved byte range, `start..=end` within a body of known length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -156,13 +156,24 @@ fn conditional_requests_compression_and_cors() {
         let (s, head, _) = get(&srv.base, path, &[]);
         assert_eq!(s, 200);
         let tag = header(&head, "etag").unwrap().to_string();
-        let lm = header(&head, "last-modified").unwrap().to_string();
+        // (`header` gives the head lowercased; HTTP dates are case-sensitive.)
+        let t = chrono::DateTime::parse_from_rfc2822(header(&head, "last-modified").unwrap()).unwrap();
+        let lm = t.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
         let (s, _, body) = get(&srv.base, path, &[("If-None-Match", &tag)]);
         assert_eq!((s, body.len()), (304, 0), "{path}");
         let (s, _, _) = get(&srv.base, path, &[("If-Modified-Since", &lm)]);
         assert_eq!(s, 304, "{path}");
         let (s, _, _) = get(&srv.base, path, &[("If-None-Match", "\"other\"")]);
         assert_eq!(s, 200, "{path}");
+        // HTTP dates in their obsolete forms too (RFC 9110 §5.6.7), and a
+        // date before the last change is not a match.
+        for old_form in [t.format("%A, %d-%b-%y %H:%M:%S GMT").to_string(), t.format("%a %b %e %H:%M:%S %Y").to_string()] {
+            let (s, _, _) = get(&srv.base, path, &[("If-Modified-Since", &old_form)]);
+            assert_eq!(s, 304, "{path} {old_form}");
+        }
+        let before = (t - chrono::Duration::seconds(1)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let (s, _, _) = get(&srv.base, path, &[("If-Modified-Since", &before)]);
+        assert_eq!(s, 200, "{path} {before}");
     }
     // gzip for text when asked, never for binary data.
     let (_, plain_head, plain) = get(&srv.base, "/dap/acc.das", &[]);
