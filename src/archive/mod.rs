@@ -1,0 +1,233 @@
+//! The request path: resolve -> plan -> read -> mosaic -> encode.
+//!
+//! ```text
+//! name -> ServedDataset (catalogue, cached per dataset version)
+//!      -> dap::view::Subset (pure: constraint resolved against the view)
+//!      -> Plan (one catalogue range query per data array; files checked)
+//!      -> bands of output rows: tile windows read through TileStore,
+//!         placed with `mosaic` ([`Plan::data_bands`])
+//!      -> an encoder per format (the `encode` module) turns bands into bytes
+//! ```
+//!
+//! Everything that can fail with a status (unknown dataset, bad constraint,
+//! response too large, a catalogued tile missing from the pool) fails before
+//! the first byte; after that, production can only cut the body short
+//! ([`Stop`]).
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | the [`Archive`]: served datasets cached per version, planning (tile lookup and verification ahead), errors |
+//! | `served.rs` | [`ServedDataset`]: names and roles, DAP2 structure, DDS, DAS, auxiliary values |
+//! | `lookup.rs` | coordinate values to indices for the constraint resolver |
+//! | `read.rs` | a plan executed: coordinate values and the band loop over `crate::plan::bands` |
+
+mod lookup;
+mod read;
+mod served;
+
+pub use served::{ServedDataset, unserved_reference_notes};
+
+use crate::catalogue::{Catalogue, CatalogueError, TimeSel, TileQuery};
+use crate::dap::ce::CeError;
+use crate::dap::view::Subset;
+use crate::model::DatasetName;
+use crate::store::Pool;
+use crate::store::port::{Depth, TileError, TileKey, TileRef, TileStore};
+use served::Role;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Why a request cannot be answered, by kind: `http::error` maps each kind
+/// to one status and the CLI prints it on one line. Kinds stay typed up to
+/// that edge (a constraint error keeps its [`crate::dap::ce::CeErrorKind`] and caret, a tile
+/// error its [`TileError`]), so the edge decides, not this module.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The constraint expression is wrong (or asks for more than DAP2 can
+    /// send): its kind decides 400 or 413.
+    #[error("Constraint error: {0}")]
+    Constraint(#[from] CeError),
+    #[error("response of {size} bytes exceeds the limit of {limit} bytes; request a smaller subset (fewer variables, a shorter range or a stride)")]
+    TooLarge { size: u64, limit: u64 },
+    /// Too large for the format or the protocol, whatever the server's
+    /// limit (more than 2^31 - 1 elements in a DAP2 array, say): the
+    /// message says which.
+    #[error("{0}")]
+    TooLargeFor(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// A catalogued tile the store could not give: missing, corrupt, or
+    /// unreachable for now (the [`TileError`] says which).
+    #[error("dataset {dataset}: tile {path}: {error}")]
+    Tile { dataset: String, path: String, error: TileError },
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<CatalogueError> for ArchiveError {
+    fn from(e: CatalogueError) -> Self {
+        match e {
+            CatalogueError::Unavailable(m) => ArchiveError::Unavailable(format!("catalogue unavailable: {m}")),
+            other => ArchiveError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Limits of the request path.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_response_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_response_bytes: 4 << 30 }
+    }
+}
+
+/// The archive as the HTTP layer sees it.
+pub struct Archive {
+    pub catalogue: Arc<dyn Catalogue>,
+    pub pool: Pool,
+    /// The tiles, by key (the pool, or its in-memory twin).
+    pub tiles: Arc<dyn TileStore>,
+    pub limits: Limits,
+    views: Mutex<HashMap<String, Arc<ServedDataset>>>,
+}
+
+/// Tiles of one data array: (time, tx, ty) -> file.
+type TileMap = HashMap<(Option<i64>, u32, u32), TileRef>;
+
+/// Tiles verified before the first byte of a response: all of them up to
+/// this many; a larger request verifies the rest as it reads them (a
+/// failure then cuts the response short, loudly).
+const VERIFY_AHEAD_TILES: usize = 256;
+
+/// A resolved request, ready to produce.
+pub struct Plan {
+    pub dataset: Arc<ServedDataset>,
+    pub subset: Subset,
+    tiles: HashMap<String, TileMap>,
+}
+
+impl Archive {
+    pub fn new(catalogue: Arc<dyn Catalogue>, pool: Pool, tiles: Arc<dyn TileStore>, limits: Limits) -> Self {
+        Archive { catalogue, pool, tiles, limits, views: Mutex::new(HashMap::new()) }
+    }
+
+    /// The current view of a dataset: one indexed catalogue query, plus a
+    /// rebuild when the dataset's version changed.
+    pub async fn dataset(&self, name: &str) -> Result<Arc<ServedDataset>, ArchiveError> {
+        let not_found = || ArchiveError::NotFound(format!("no dataset {name:?} on this server"));
+        let dn = DatasetName::parse(name).map_err(|_| not_found())?;
+        let t = std::time::Instant::now();
+        let found = self.catalogue.dataset(&dn).await;
+        metrics::histogram!("tessera_catalogue_query_seconds", "op" => "dataset").record(t.elapsed().as_secs_f64());
+        let Some(dataset) = found? else {
+            self.views.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+            return Err(not_found());
+        };
+        if let Some(v) = self.views.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            if v.dataset.id == dataset.id && v.dataset.version == dataset.version {
+                return Ok(v.clone());
+            }
+        }
+        let vars = self.catalogue.variables(dataset.id).await?;
+        let slices = self.catalogue.time_slices(dataset.id).await?;
+        let v = Arc::new(ServedDataset::build(dataset, vars, slices)?);
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), v.clone());
+        Ok(v)
+    }
+
+    /// Looks up the tiles every data array needs (one range query each),
+    /// checks the response size and that every tile file exists.
+    pub async fn plan(&self, served: Arc<ServedDataset>, subset: Subset, data_bytes: Option<u64>) -> Result<Plan, ArchiveError> {
+        if let Some(size) = data_bytes {
+            if size > self.limits.max_response_bytes {
+                return Err(ArchiveError::TooLarge { size, limit: self.limits.max_response_bytes });
+            }
+        }
+        let def = &served.dataset.def;
+        let mut tiles = HashMap::new();
+        for a in subset.arrays() {
+            let Some(Role::Data(i)) = served.role(&a.name) else { continue };
+            let var = &served.vars[*i];
+            let n = a.dims.len();
+            let (yr, xr) = (a.dims[n - 2].range, a.dims[n - 1].range);
+            let (th, tw) = (def.tile.h, def.tile.w);
+            let time = if var.def.has_time {
+                let tr = a.dims[0].range;
+                TimeSel::Between(served.times[tr.start], served.times[tr.last()])
+            } else {
+                TimeSel::Static
+            };
+            let q = TileQuery {
+                dataset_id: served.dataset.id,
+                variable_id: var.id,
+                time,
+                tx: (xr.start / tw) as u32..(xr.last() / tw + 1) as u32,
+                ty: (yr.start / th) as u32..(yr.last() / th + 1) as u32,
+            };
+            let mut map = TileMap::new();
+            let started = std::time::Instant::now();
+            let found = self.catalogue.tiles(&q).await;
+            metrics::histogram!("tessera_catalogue_query_seconds", "op" => "tiles").record(started.elapsed().as_secs_f64());
+            for t in found? {
+                let tile = TileRef {
+                    key: TileKey { dataset: def.name.to_string(), variable: var.def.name.clone(), time: t.time.map(|t| t.0), tx: t.tx, ty: t.ty },
+                    rel: t.path,
+                    bytes: t.bytes,
+                    checksum: t.checksum,
+                    time_text: t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x)),
+                };
+                map.insert((tile.key.time, t.tx, t.ty), tile);
+            }
+            tiles.insert(a.path.clone(), map);
+        }
+        // Every planned tile must be what its catalogue row says before the
+        // status line goes out: present with its size, and (up to
+        // VERIFY_AHEAD_TILES of them) checksum and identity verified.
+        let mut all: Vec<TileRef> = tiles.values().flat_map(|m| m.values().cloned()).collect();
+        // In reading order, so that the tiles verified ahead are the first
+        // ones the response needs.
+        all.sort_by(|a, b| (a.key.time, a.key.ty, a.key.tx, &a.key.variable).cmp(&(b.key.time, b.key.ty, b.key.tx, &b.key.variable)));
+        let store = self.tiles.clone();
+        let name = def.name.to_string();
+        crate::blocking::run("verify tiles", move || {
+            let sizes = all.iter().map(|t| (t, Depth::Size));
+            let full = all.iter().take(VERIFY_AHEAD_TILES).map(|t| (t, Depth::Full));
+            for (t, depth) in sizes.chain(full) {
+                if let Err(e) = store.check(t, depth) {
+                    metrics::counter!("tessera_tile_errors_total").increment(1);
+                    tracing::error!(dataset = %name, tile = %t.rel, error = %e, "catalogued tile failed its check");
+                    return Err(tile_error(&name, t, e));
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| ArchiveError::Internal(e.to_string()))??;
+        Ok(Plan { dataset: served, subset, tiles })
+    }
+}
+
+/// A tile that failed, named by its dataset and pool-relative path.
+pub(super) fn tile_error(dataset: &str, tile: &TileRef, error: TileError) -> ArchiveError {
+    ArchiveError::Tile { dataset: dataset.to_string(), path: tile.rel.clone(), error }
+}
+
+/// Why production of a response stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    /// The client went away.
+    Closed,
+    Failed(ArchiveError),
+}
+
+impl From<ArchiveError> for Stop {
+    fn from(e: ArchiveError) -> Self {
+        Stop::Failed(e)
+    }
+}
