@@ -8,18 +8,20 @@
 //! | `.dods` | [`dods::Dods`] | yes | no |
 //! | `.ascii` | [`ascii::Ascii`] | no | no |
 //! | `.nc` | [`nc::NcExport`] (NetCDF classic, [`classic`]) | yes | yes |
+//! | `.nc4` | [`nc4::Nc4`] (NetCDF-4, written to a temporary file first) | yes, once written | no |
 //!
 //! The HTTP layer builds an encoder from a plan and sends it; headers
 //! (media type, DAP2 description, length, file name) come from the
-//! encoder. `.nc4` is the exception: HDF5 cannot be written as a stream, so
-//! [`nc::NcExport::write_nc4`] writes a temporary file through libnetcdf
-//! and the file is sent. [`ncml`] renders the NcML of a dataset (metadata
+//! encoder. HDF5 cannot be written as a stream, so [`nc4::Nc4::write`]
+//! writes the file through libnetcdf before the encoder exists; it is then
+//! sent like any body. [`ncml`] renders the NcML of a dataset (metadata
 //! only).
 
 pub mod ascii;
 pub mod classic;
 pub mod dods;
 pub mod nc;
+pub mod nc4;
 pub mod ncml;
 
 pub use crate::archive::Stop;

@@ -17,6 +17,7 @@ pub mod range;
 use crate::archive::{Archive, ArchiveError};
 use crate::encode::{Encoder, Stop};
 use crate::encode::nc::NcExport;
+use crate::encode::nc4::Nc4;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -687,77 +688,18 @@ async fn netcdf4(
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<Response, DapError> {
     let export = plan_export(st, served, query).await?;
-    let filename = format!("{}4", export.filename);
     if method == Method::HEAD {
+        // Its length is known only once the file is written: HEAD does not
+        // write it.
         let mut r = Response::new(Body::empty());
         dap_headers(r.headers_mut(), "dods_netcdf4");
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-netcdf4"));
-        attachment(&mut r, &filename);
+        attachment(&mut r, &Nc4::filename(&export));
         return Ok(r);
     }
-    // libnetcdf must never meet a full disk (its error says only "HDF
-    // error", and the file it could not close stays open): the temporary
-    // directory needs room for the data uncompressed.
-    let need = export.layout.total_len() + (64 << 10);
-    if let Some(free) = crate::store::free_bytes(&std::env::temp_dir()).filter(|&f| f < need) {
-        metrics::counter!("tessera_requests_rejected_total", "reason" => "no_temp_space").increment(1);
-        tracing::error!(need, free, "no room in the temporary directory for a NetCDF-4 download");
-        return Err(DapError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the server has no room to build this NetCDF-4 file (about {} needed, {} free); retry later, ask for less, or ask for .nc, which needs none",
-                crate::store::human_bytes(need),
-                crate::store::human_bytes(free)
-            ),
-        ));
-    }
-    let reader = st.archive.tiles.clone();
-    let (file, len) = crate::blocking::run("write nc4", move || -> Result<(tempfile::NamedTempFile, u64), ArchiveError> {
-        let tmp = tempfile::Builder::new()
-            .prefix("tessera-")
-            .suffix(".nc4")
-            .tempfile()
-            .map_err(|e| ArchiveError::Internal(format!("cannot create a temporary file: {}", crate::store::plain_io_error(&e))))?;
-        export.write_nc4(reader.as_ref(), tmp.path())?;
-        let len = std::fs::metadata(tmp.path()).map_err(|e| ArchiveError::Internal(e.to_string()))?.len();
-        Ok((tmp, len))
-    })
-    .await
-    .map_err(|e| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    crate::blocking::spawn("send nc4", move || {
-        use std::io::Read;
-        let _permit = permit;
-        // `file` lives in this task: dropping it removes the file, whether
-        // the copy finished, failed or the client went away.
-        let mut f = match file.reopen() {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-        };
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    break;
-                }
-            }
-        }
-        drop(file);
-    });
-    let mut r = Response::new(Body::from_stream(ReceiverStream::new(rx)));
-    dap_headers(r.headers_mut(), "dods_netcdf4");
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-netcdf4"));
-    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    attachment(&mut r, &filename);
-    Ok(r)
+    let tiles = st.archive.tiles.clone();
+    let enc = crate::blocking::run("write nc4", move || Nc4::write(&export, tiles.as_ref()))
+        .await
+        .map_err(|e| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(send(st, method, Box::new(enc), StatusCode::OK, None, permit))
 }
