@@ -117,23 +117,28 @@ impl Archive {
         Archive { catalogue, pool, tiles, limits, views: Mutex::new(HashMap::new()) }
     }
 
-    /// The current view of a dataset: one indexed catalogue query, plus a
-    /// rebuild when the dataset's version changed.
+    /// The current view of a dataset: one indexed query of two integers
+    /// (id, version) when the cached view is current, and a rebuild from
+    /// the catalogue when the dataset changed. New slices are visible to
+    /// the next request after their ingest commits.
     pub async fn dataset(&self, name: &str) -> Result<Arc<ServedDataset>, ArchiveError> {
         let not_found = || ArchiveError::NotFound(format!("no dataset {name:?} on this server"));
         let dn = DatasetName::parse(name).map_err(|_| not_found())?;
         let t = std::time::Instant::now();
-        let found = self.catalogue.dataset(&dn).await;
-        metrics::histogram!("tessera_catalogue_query_seconds", "op" => "dataset").record(t.elapsed().as_secs_f64());
-        let Some(dataset) = found? else {
+        let current = self.catalogue.dataset_version(&dn).await;
+        metrics::histogram!("tessera_catalogue_query_seconds", "op" => "dataset_version").record(t.elapsed().as_secs_f64());
+        let cached = |state| self.views.lock().unwrap_or_else(|p| p.into_inner()).get(name).filter(|v| v.dataset.state() == state).cloned();
+        let Some(state) = current? else {
             self.views.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
             return Err(not_found());
         };
-        if let Some(v) = self.views.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
-            if v.dataset.id == dataset.id && v.dataset.version == dataset.version {
-                return Ok(v.clone());
-            }
+        if let Some(v) = cached(state) {
+            return Ok(v);
         }
+        let t = std::time::Instant::now();
+        let found = self.catalogue.dataset(&dn).await;
+        metrics::histogram!("tessera_catalogue_query_seconds", "op" => "dataset").record(t.elapsed().as_secs_f64());
+        let Some(dataset) = found? else { return Err(not_found()) };
         let vars = self.catalogue.variables(dataset.id).await?;
         let slices = self.catalogue.time_slices(dataset.id).await?;
         let v = Arc::new(ServedDataset::build(dataset, vars, slices)?);

@@ -2,7 +2,7 @@
 //! Used by tests and benchmarks so that they measure tessera, not a driver.
 
 use super::{
-    Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
+    Catalogue, CatalogueError, Dataset, DatasetStats, DatasetVersion, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
     TileRecord, TimeSel, TimeSlice, Variable, WriterLock, apply_edit, check_same_variable,
 };
 use crate::model::{DatasetName, Timestamp};
@@ -64,6 +64,10 @@ impl Catalogue for MemoryCatalogue {
 
     async fn dataset(&self, name: &DatasetName) -> Result<Option<Dataset>> {
         Ok(self.lock().datasets.get(name.as_str()).cloned())
+    }
+
+    async fn dataset_version(&self, name: &DatasetName) -> Result<Option<DatasetVersion>> {
+        Ok(self.lock().datasets.get(name.as_str()).map(Dataset::state))
     }
 
     async fn datasets(&self) -> Result<Vec<Dataset>> {

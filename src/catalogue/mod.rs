@@ -53,6 +53,20 @@ pub struct Dataset {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Which state of a dataset: its id (a deleted and re-created dataset has
+/// another) and its version (bumped by every change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatasetVersion {
+    pub id: i64,
+    pub version: i64,
+}
+
+impl Dataset {
+    pub fn state(&self) -> DatasetVersion {
+        DatasetVersion { id: self.id, version: self.version }
+    }
+}
+
 /// Figures kept up to date at ingest time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DatasetStats {
@@ -249,6 +263,10 @@ pub trait Catalogue: Send + Sync + 'static {
     /// The applied schema version (highest migration).
     async fn schema_version(&self) -> Result<i64>;
     async fn dataset(&self, name: &DatasetName) -> Result<Option<Dataset>>;
+    /// A dataset's id and version only: the cheap question "has it
+    /// changed?" (one indexed row, no definition parsed), asked on every
+    /// request before a cached view is used.
+    async fn dataset_version(&self, name: &DatasetName) -> Result<Option<DatasetVersion>>;
     /// All datasets, by name.
     async fn datasets(&self) -> Result<Vec<Dataset>>;
     /// Variables of a dataset, in the order they were added.

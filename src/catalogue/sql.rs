@@ -7,7 +7,7 @@
 //! column types and live in `migrations/sqlite` and `migrations/postgres`.
 
 use super::{
-    Catalogue, CatalogueError, Dataset, DatasetStats, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
+    Catalogue, CatalogueError, Dataset, DatasetStats, DatasetVersion, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
     TileRecord, TimeSel, TimeSlice, Variable, WriterLock, aux_from_json, aux_to_json,
 };
 use crate::model::{DataType, DatasetDef, DatasetName, Timestamp, VarKind, VariableDef};
@@ -239,6 +239,15 @@ macro_rules! sql_catalogue {
                         .await
                         .map_err(map_err)?;
                 row.map(DatasetRow::into_dataset).transpose()
+            }
+
+            async fn dataset_version(&self, name: &DatasetName) -> Result<Option<DatasetVersion>> {
+                let row: Option<(i64, i64)> = sqlx::query_as("SELECT id, version FROM datasets WHERE name = $1")
+                    .bind(name.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.map(|(id, version)| DatasetVersion { id, version }))
             }
 
             async fn datasets(&self) -> Result<Vec<Dataset>> {

@@ -3,7 +3,7 @@
 use crate::common;
 use std::sync::Arc;
 use std::collections::BTreeMap;
-use tessera::catalogue::{Catalogue, CatalogueError, IngestBatch, MetadataEdit, NewTile, TileQuery, TimeSel, TimeSlice};
+use tessera::catalogue::{Catalogue, CatalogueError, DatasetVersion, IngestBatch, MetadataEdit, NewTile, TileQuery, TimeSel, TimeSlice};
 use tessera::model::*;
 
 fn axis(name: &str, n: usize, first: f64, step: f64) -> Axis {
@@ -80,6 +80,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert!(cat.schema_version().await.unwrap() >= 1);
     assert!(cat.datasets().await.unwrap().is_empty());
     assert!(cat.dataset(&name).await.unwrap().is_none());
+    assert_eq!(cat.dataset_version(&name).await.unwrap(), None);
 
     // First ingest creates the dataset.
     let mut def = dataset("ds", 5);
@@ -115,6 +116,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert_eq!(bits(&d.def.aux[0].values), bits(&def.aux[0].values), "auxiliary values round-trip bit for bit, infinities included");
     assert_eq!(d.def, def, "definition round-trips exactly");
     assert_eq!(d.version, 1);
+    assert_eq!(cat.dataset_version(&name).await.unwrap(), Some(DatasetVersion { id: d.id, version: 1 }));
     assert_eq!(d.stats.slice_count, 2);
     assert_eq!(d.stats.t_min, Some(Timestamp(1000)));
     assert_eq!(d.stats.t_max, Some(Timestamp(2000)));
@@ -268,6 +270,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
         .unwrap();
     assert_eq!(edited.def.title, "Renamed");
     assert_eq!(edited.version, replaced.version + 1);
+    assert_eq!(cat.dataset_version(&name).await.unwrap(), Some(edited.state()), "an edit is a new version");
     assert_eq!(edited.def.attrs.text_attr("institution"), Some("here"));
     assert_eq!(edited.def.attrs.text_attr("title"), Some("Renamed"));
     assert!(edited.def.attrs.get_attr("odd").is_none());
@@ -306,6 +309,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert!(cat.delete_dataset(&name).await.unwrap());
     assert!(!cat.delete_dataset(&name).await.unwrap());
     assert!(cat.dataset(&name).await.unwrap().is_none());
+    assert_eq!(cat.dataset_version(&name).await.unwrap(), None);
     assert!(cat.variables(d.id).await.unwrap().is_empty());
     assert!(cat.tiles_at(d.id, Some(Timestamp(1000))).await.unwrap().is_empty());
     assert!(cat.ingested_times(chl).await.unwrap().is_empty());
@@ -317,6 +321,9 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     let again = cat.commit_ingest(&batch).await.unwrap();
     assert_eq!(again.stats.tile_count, 6);
     assert_eq!(again.version, 1);
+    let state = cat.dataset_version(&name).await.unwrap().unwrap();
+    assert_eq!(state, again.state());
+    assert_ne!(state.id, d.id, "a re-created dataset is another dataset, whatever its version");
 }
 
 #[tokio::test]
