@@ -284,11 +284,14 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
     let heavy = matches!(suffix, Suffix::Dods | Suffix::Ascii | Suffix::Nc | Suffix::Nc4) && method != Method::HEAD;
     // Small data responses (a point, a short series) cost next to nothing:
     // they never queue behind large ones for a data slot.
-    let small = |bytes: Option<u64>| bytes.is_some_and(|b| b <= SMALL_RESPONSE);
-    let small_request = match suffix {
-        Suffix::Dods | Suffix::Ascii => served.resolve(query).ok().is_some_and(|s| small(crate::dap::dds::dods_len(&s))),
-        _ => false,
+    // A data request is resolved once, before it waits for a slot: a bad
+    // constraint never queues.
+    let subset = match suffix {
+        Suffix::Dods | Suffix::Ascii => Some(served.resolve(query)?),
+        _ => None,
     };
+    let dods_len = subset.as_ref().and_then(crate::dap::dds::dods_len);
+    let small_request = dods_len.is_some_and(|b| b <= SMALL_RESPONSE);
     let permit = if heavy && !small_request { Some(st.heavy_slot().await?) } else { None };
     let mut resp = match suffix {
         Suffix::Dds => {
@@ -302,9 +305,8 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         Suffix::Html => text("dods_html", "text/html; charset=utf-8", html::form(&served)),
         Suffix::Info => text("dods_info", "text/html; charset=utf-8", html::info(&served)),
         Suffix::Dods => {
-            let subset = served.resolve(query)?;
-            let len = crate::dap::dds::dods_len(&subset)
-                .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
+            let subset = subset.ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "no subset"))?;
+            let len = dods_len.ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
             let plan = st.archive.plan(served.clone(), subset, Some(len)).await?;
             let enc = crate::encode::dods::Dods::new(plan)
                 .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
@@ -320,7 +322,7 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         Suffix::Nc => netcdf_classic(st, method, headers, served.clone(), query, permit, tag.clone()).await?,
         Suffix::Nc4 => netcdf4(st, method, served.clone(), query, permit).await?,
         Suffix::Ascii => {
-            let subset = served.resolve(query)?;
+            let subset = subset.ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "no subset"))?;
             // ASCII is a few times larger than XDR; the limit applies to XDR.
             let len = subset.dods_data_len();
             let plan = st.archive.plan(served.clone(), subset, len).await?;
