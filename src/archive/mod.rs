@@ -133,8 +133,10 @@ impl Archive {
             return Err(not_found());
         };
         if let Some(v) = cached(state) {
+            metrics::counter!("tessera_dataset_views_total", "result" => "hit").increment(1);
             return Ok(v);
         }
+        metrics::counter!("tessera_dataset_views_total", "result" => "rebuilt").increment(1);
         let t = std::time::Instant::now();
         let found = self.catalogue.dataset(&dn).await;
         metrics::histogram!("tessera_catalogue_query_seconds", "op" => "dataset").record(t.elapsed().as_secs_f64());

@@ -127,6 +127,9 @@ assert family("tessera_http_in_flight").type == "gauge"
 assert total("tessera_body_bytes") > 0
 assert total("tessera_tiles_stored") == 75, total("tessera_tiles_stored")
 assert total("tessera_datasets") == 1
+# Views are rebuilt only when a dataset changes; three requests, one build.
+assert total("tessera_dataset_views", result="rebuilt") == 1, total("tessera_dataset_views", result="rebuilt")
+assert total("tessera_dataset_views", result="hit") >= 2
 print("ok")
 "#;
     let mut py = command("python3").arg("-c").arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
