@@ -47,6 +47,7 @@ fn describe() {
     describe_counter!("tessera_tile_errors_total", "Catalogued tiles that could not be read");
     describe_histogram!("tessera_catalogue_query_seconds", Unit::Seconds, "Catalogue round trips on the request path, by operation");
     describe_counter!("tessera_dataset_views_total", "Dataset views on the request path: hit (the cached view is current) or rebuilt (the dataset changed)");
+    describe_counter!("tessera_tile_index_total", "Tile lookups on the request path: hit (answered from the dataset version's index in memory) or query (asked of the catalogue)");
     describe_counter!("tessera_ingest_files_total", "Source files ingested, by result");
     describe_counter!("tessera_ingest_tiles_total", "Tiles written by ingest (in the ingesting process)");
     describe_gauge!("tessera_datasets", "Datasets in the catalogue, read at scrape time");

@@ -178,15 +178,27 @@ impl Archive {
                 ty: (yr.start / th) as u32..(yr.last() / th + 1) as u32,
             };
             let mut map = TileMap::new();
-            let started = std::time::Instant::now();
-            let found = self.catalogue.tiles(&q).await;
-            metrics::histogram!("tessera_catalogue_query_seconds", "op" => "tiles").record(started.elapsed().as_secs_f64());
-            for t in found? {
+            let found = match served.tile_index.get(&q) {
+                Some(found) => {
+                    metrics::counter!("tessera_tile_index_total", "result" => "hit").increment(1);
+                    found
+                }
+                None => {
+                    metrics::counter!("tessera_tile_index_total", "result" => "query").increment(1);
+                    let started = std::time::Instant::now();
+                    let found = self.catalogue.tiles(&q).await;
+                    metrics::histogram!("tessera_catalogue_query_seconds", "op" => "tiles").record(started.elapsed().as_secs_f64());
+                    let found = Arc::new(found?);
+                    served.tile_index.keep(q, found.clone());
+                    found
+                }
+            };
+            for t in found.iter() {
                 let tile = TileRef {
                     key: TileKey { dataset: def.name.to_string(), variable: var.def.name.clone(), time: t.time.map(|t| t.0), tx: t.tx, ty: t.ty },
-                    rel: t.path,
+                    rel: t.path.clone(),
                     bytes: t.bytes,
-                    checksum: t.checksum,
+                    checksum: t.checksum.clone(),
                     time_text: t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x)),
                 };
                 map.insert((tile.key.time, t.tx, t.ty), tile);

@@ -4,12 +4,13 @@
 
 use super::ArchiveError;
 use super::lookup::Lookup;
-use crate::catalogue::{Dataset, TimeSlice, Variable};
+use crate::catalogue::{Dataset, TileQuery, TileRecord, TimeSlice, Variable};
 use crate::dap::das::{Das, VarAttrs};
 use crate::dap::view::{self, Array, Subset, View, ViewVar};
 use crate::model::{AuxVar, Attribute, Axis, DataType, Timestamp, TypedArray};
 use crate::with_data_type;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a DAP name stands for.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +42,38 @@ pub struct ServedDataset {
     pub dds: String,
     pub das: String,
     roles: HashMap<String, Role>,
+    /// Tile lookups already answered for this version of the dataset.
+    pub(super) tile_index: TileIndex,
+}
+
+/// Tile lookups of one dataset version, kept in memory: tiles change only
+/// with the dataset's version, and a new version is a new
+/// [`ServedDataset`], so nothing here is ever stale. Bounded by the tile
+/// rows held ([`TileIndex::MAX_ROWS`]); when full, it starts afresh.
+#[derive(Default)]
+pub(super) struct TileIndex {
+    found: std::sync::Mutex<(HashMap<TileQuery, Arc<Vec<TileRecord>>>, usize)>,
+}
+
+impl TileIndex {
+    /// About 200 bytes each: 20 MB per served dataset at most.
+    const MAX_ROWS: usize = 100_000;
+
+    pub(super) fn get(&self, q: &TileQuery) -> Option<Arc<Vec<TileRecord>>> {
+        self.found.lock().unwrap_or_else(|p| p.into_inner()).0.get(q).cloned()
+    }
+
+    pub(super) fn keep(&self, q: TileQuery, rows: Arc<Vec<TileRecord>>) {
+        let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        if rows.len() > Self::MAX_ROWS {
+            return;
+        }
+        if found.1 + rows.len() > Self::MAX_ROWS {
+            *found = (HashMap::new(), 0);
+        }
+        found.1 += rows.len();
+        found.0.insert(q, rows);
+    }
 }
 
 fn das_attrs(attrs: &[Attribute]) -> Vec<Attribute> {
@@ -149,7 +182,18 @@ impl ServedDataset {
         for n in notes {
             tracing::debug!(dataset = %def.name, "DAS: {n}");
         }
-        Ok(ServedDataset { dds: crate::dap::dds::view_dds(&structure), das: das_text, structure, dataset, vars, times, time_values, slices, roles })
+        Ok(ServedDataset {
+            dds: crate::dap::dds::view_dds(&structure),
+            das: das_text,
+            structure,
+            dataset,
+            vars,
+            times,
+            time_values,
+            slices,
+            roles,
+            tile_index: TileIndex::default(),
+        })
     }
 
     pub(super) fn role(&self, name: &str) -> Option<&Role> {

@@ -101,7 +101,7 @@ pub struct TileRecord {
 }
 
 /// Which times a tile lookup covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TimeSel {
     /// Time-invariant tiles.
     Static,
@@ -110,7 +110,7 @@ pub enum TimeSel {
 }
 
 /// A tile lookup: one index range scan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TileQuery {
     pub dataset_id: i64,
     pub variable_id: i64,

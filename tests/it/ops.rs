@@ -104,6 +104,7 @@ fn health_version_metrics_and_access_log() {
     let (_, head, _) = get(&srv.base, "/dap/acc.dds", &[]);
     assert!(header(&head, "x-request-id").is_some_and(|id| !id.is_empty()));
     get(&srv.base, "/dap/acc.dods?nosuch", &[]);
+    get(&srv.base, "/dap/acc.dods?sst%5B0%5D%5B0:599%5D%5B0:799%5D", &[]);
     let (s, head, body) = get(&srv.base, "/metrics", &[]);
     assert_eq!(s, 200);
     assert!(header(&head, "content-type").unwrap().starts_with("text/plain; version=0.0.4"));
@@ -127,9 +128,12 @@ assert family("tessera_http_in_flight").type == "gauge"
 assert total("tessera_body_bytes") > 0
 assert total("tessera_tiles_stored") == 75, total("tessera_tiles_stored")
 assert total("tessera_datasets") == 1
-# Views are rebuilt only when a dataset changes; three requests, one build.
+# Views are rebuilt only when a dataset changes; four requests, one build.
 assert total("tessera_dataset_views", result="rebuilt") == 1, total("tessera_dataset_views", result="rebuilt")
-assert total("tessera_dataset_views", result="hit") >= 2
+assert total("tessera_dataset_views", result="hit") >= 3
+# The same tiles asked for twice: the catalogue is asked once.
+assert total("tessera_tile_index", result="query") == 1, total("tessera_tile_index", result="query")
+assert total("tessera_tile_index", result="hit") == 1, total("tessera_tile_index", result="hit")
 print("ok")
 "#;
     let mut py = command("python3").arg("-c").arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
