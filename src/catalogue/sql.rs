@@ -764,15 +764,21 @@ impl SqliteCatalogue {
     async fn migrate_serialised(&self) -> Result<()> {
         let _held = match self.lock_file("migrations")? {
             None => None,
-            Some(path) => loop {
-                match try_flock(&path) {
-                    Ok(Some(f)) => break Some(f),
-                    Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
-                    Err(e) => return Err(CatalogueError::Other(format!("lock {}: {e}", path.display()))),
-                }
-            },
+            Some(path) => Some(flock_wait(&path).await?),
         };
         self.migrate().await
+    }
+}
+
+/// Waits for an exclusive `flock` on `path` (polling: the wait must not
+/// block a runtime thread).
+async fn flock_wait(path: &std::path::Path) -> Result<std::fs::File> {
+    loop {
+        match try_flock(path) {
+            Ok(Some(f)) => return Ok(f),
+            Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => return Err(CatalogueError::Other(format!("lock {}: {e}", path.display()))),
+        }
     }
 }
 
@@ -787,6 +793,25 @@ impl SqliteCatalogue {
                 })?;
             }
         }
+        let lock_dir = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .map(|p| p.split('?').next().unwrap_or(p))
+            .filter(|p| !p.is_empty() && !p.contains(":memory:"))
+            .map(|p| std::path::PathBuf::from(format!("{p}.locks")));
+        // Opening is serialised with migrations: the first connection to a
+        // new file creates it and switches it to WAL, which takes an
+        // exclusive lock that SQLite's busy handler does not wait for, so
+        // processes opening a new catalogue at once would otherwise see
+        // "database is locked". Held for milliseconds once the file exists.
+        let held = match &lock_dir {
+            None => None,
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| CatalogueError::Config(format!("cannot create the lock directory {}: {e}", dir.display())))?;
+                Some(flock_wait(&dir.join("migrations.lock")).await?)
+            }
+        };
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(map_err)?
             .create_if_missing(true)
@@ -800,16 +825,13 @@ impl SqliteCatalogue {
             .connect_with(opts)
             .await
             .map_err(map_err)?;
-        let lock_dir = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .map(|p| p.split('?').next().unwrap_or(p))
-            .filter(|p| !p.is_empty() && !p.contains(":memory:"))
-            .map(|p| std::path::PathBuf::from(format!("{p}.locks")));
         let cat = SqliteCatalogue { pool, lock_dir, local_locks: Default::default() };
         if migrate {
-            cat.migrate_serialised().await?;
+            // The lock is held already (see above); an in-memory database
+            // is this process's alone.
+            cat.migrate().await?;
         }
+        drop(held);
         Ok(cat)
     }
 }
