@@ -200,6 +200,9 @@ impl Archive {
                     bytes: t.bytes,
                     checksum: t.checksum.clone(),
                     time_text: t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x)),
+                    // A layout that does not decode leaves the tile to
+                    // libnetcdf (and to fsck, which reports it).
+                    layout: t.layout.as_deref().and_then(|b| crate::store::layout::TileLayout::decode(b).ok()).map(Arc::new),
                 };
                 map.insert((tile.key.time, t.tx, t.ty), tile);
             }

@@ -215,6 +215,7 @@ impl Catalogue for MemoryCatalogue {
                     path: tile.path.clone(),
                     bytes: tile.bytes,
                     checksum: tile.checksum.clone(),
+                    layout: tile.layout.clone(),
                 },
             );
         }
@@ -291,5 +292,25 @@ impl Catalogue for MemoryCatalogue {
         s.tiles.retain(|(ds, ..), _| *ds != d.id);
         s.retired.retain(|_, r| r.dataset_id != d.id);
         Ok(true)
+    }
+
+    async fn set_tile_layouts(&self, dataset_id: i64, tiles: &[TileRecord]) -> Result<u64> {
+        let mut s = self.lock();
+        let mut changed = 0;
+        for t in tiles {
+            if let Some(row) = s.tiles.get_mut(&(dataset_id, t.variable_id, t.time.map(|x| x.0), t.ty, t.tx)) {
+                if row.path == t.path {
+                    row.layout = t.layout.clone();
+                    changed += 1;
+                }
+            }
+        }
+        if changed > 0 {
+            if let Some(d) = s.datasets.values_mut().find(|d| d.id == dataset_id) {
+                d.version += 1;
+                d.updated_at = chrono::Utc::now();
+            }
+        }
+        Ok(changed)
     }
 }

@@ -98,6 +98,10 @@ pub struct TileRecord {
     pub bytes: u64,
     /// `blake3:<hex>` of the file's bytes.
     pub checksum: String,
+    /// Where the tile's values lie in its file
+    /// (the store's tile layout, encoded); `None` when not
+    /// recorded (older archives before `tessera reindex`).
+    pub layout: Option<Vec<u8>>,
 }
 
 /// Which times a tile lookup covers.
@@ -192,6 +196,8 @@ pub struct NewTile {
     pub path: String,
     pub bytes: u64,
     pub checksum: String,
+    /// See [`TileRecord::layout`].
+    pub layout: Option<Vec<u8>>,
 }
 
 /// Everything one source file adds, committed in one transaction.
@@ -284,6 +290,11 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn tiles_at(&self, dataset_id: i64, time: Option<Timestamp>) -> Result<Vec<TileRecord>>;
     /// Records one ingest atomically; returns the dataset as it is after it.
     async fn commit_ingest(&self, batch: &IngestBatch) -> Result<Dataset>;
+    /// Records the layouts of tiles of a dataset (`tessera reindex`): each
+    /// row found by its key and path gets the record's layout. A new
+    /// dataset version when anything changed, so that servers take them up.
+    /// Returns the rows changed.
+    async fn set_tile_layouts(&self, dataset_id: i64, tiles: &[TileRecord]) -> Result<u64>;
     /// Removes a dataset's rows; false if there was none.
     async fn delete_dataset(&self, name: &DatasetName) -> Result<bool>;
     /// Edits a dataset's title and attributes; bumps its version.

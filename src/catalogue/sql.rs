@@ -155,6 +155,7 @@ struct TileRow {
     path: String,
     bytes: i64,
     checksum: String,
+    layout: Option<Vec<u8>>,
 }
 
 impl From<TileRow> for TileRecord {
@@ -167,6 +168,7 @@ impl From<TileRow> for TileRecord {
             path: r.path,
             bytes: r.bytes as u64,
             checksum: r.checksum,
+            layout: r.layout,
         }
     }
 }
@@ -184,11 +186,11 @@ macro_rules! variable_columns {
 }
 macro_rules! tile_columns {
     () => {
-        "variable_id, t, tx, ty, path, bytes, checksum"
+        "variable_id, t, tx, ty, path, bytes, checksum, layout"
     };
 }
 
-/// Tile rows per INSERT statement: 9 parameters each stays far below
+/// Tile rows per INSERT statement: 10 parameters each stays far below
 /// SQLite's and PostgreSQL's limits on parameters per statement.
 const TILE_ROWS_PER_INSERT: usize = 1000;
 
@@ -559,7 +561,7 @@ macro_rules! sql_catalogue {
                     batch.tiles.iter().map(|t| Ok((var_id(&t.variable)?, t))).collect::<Result<_>>()?;
                 for chunk in rows.chunks(TILE_ROWS_PER_INSERT) {
                     let mut q = sqlx::QueryBuilder::new(
-                        "INSERT INTO tiles (dataset_id, variable_id, t, ty, tx, path, bytes, checksum, created_at) ",
+                        "INSERT INTO tiles (dataset_id, variable_id, t, ty, tx, path, bytes, checksum, layout, created_at) ",
                     );
                     q.push_values(chunk, |mut b, (vid, tile)| {
                         b.push_bind(dataset_id)
@@ -570,6 +572,7 @@ macro_rules! sql_catalogue {
                             .push_bind(tile.path.clone())
                             .push_bind(tile.bytes as i64)
                             .push_bind(tile.checksum.clone())
+                            .push_bind(tile.layout.clone())
                             .push_bind(now);
                     });
                     q.build().execute(&mut *tx).await.map_err(map_err)?;
@@ -707,6 +710,41 @@ macro_rules! sql_catalogue {
                 }
                 tx.commit().await.map_err(map_err)?;
                 Ok(true)
+            }
+
+            async fn set_tile_layouts(&self, dataset_id: i64, tiles: &[TileRecord]) -> Result<u64> {
+                let mut tx = self.write_tx().await?;
+                let mut changed = 0u64;
+                for t in tiles {
+                    // By key (the lookup indexes), and only while the row
+                    // still names the file that was inspected.
+                    let q = match t.time {
+                        Some(_) => "UPDATE tiles SET layout = $1 WHERE dataset_id = $2 AND variable_id = $3 AND t = $4 AND ty = $5 AND tx = $6 AND path = $7",
+                        None => "UPDATE tiles SET layout = $1 WHERE dataset_id = $2 AND variable_id = $3 AND t IS NULL AND ($4 IS NULL) AND ty = $5 AND tx = $6 AND path = $7",
+                    };
+                    changed += sqlx::query(q)
+                        .bind(t.layout.clone())
+                        .bind(dataset_id)
+                        .bind(t.variable_id)
+                        .bind(t.time.map(|x| x.0))
+                        .bind(col(t.ty))
+                        .bind(col(t.tx))
+                        .bind(&t.path)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                }
+                if changed > 0 {
+                    sqlx::query("UPDATE datasets SET version = version + 1, updated_at = $2 WHERE id = $1")
+                        .bind(dataset_id)
+                        .bind(chrono::Utc::now())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(changed)
             }
         }
     };

@@ -786,7 +786,17 @@ fn write_tiles_inner(
                 if let Some(free) = room(&dir).filter(|&f| f < need) {
                     return Err(no_space(free));
                 }
-                let (abs, w) = write_new(&abs, |tmp| write_tile(tmp, &spec, &data)).map_err(|e| match room(&dir) {
+                // Where the values lie in the file is found before it is
+                // renamed into place (the rename moves no bytes).
+                let mut layout = None;
+                let (abs, w) = write_new(&abs, |tmp| {
+                    write_tile(tmp, &spec, &data)?;
+                    layout = crate::store::inspect::layout(tmp, &var.name)
+                        .map_err(|message| crate::store::StoreError::Invalid { path: tmp.to_path_buf(), message })?
+                        .map(|l| l.encode());
+                    Ok(())
+                })
+                .map_err(|e| match room(&dir) {
                     Some(free) if free < need => no_space(free),
                     _ => IngestError::Write { tile: rel.clone(), reason: store_reason(&e) },
                 })?;
@@ -802,6 +812,7 @@ fn write_tiles_inner(
                     path: rel,
                     bytes: w.bytes,
                     checksum: w.checksum,
+                    layout,
                 });
                 job_tiles += 1;
                 bar.set_message(format!("{} tiles written, {sparse} all-fill skipped", written.len()));

@@ -38,7 +38,7 @@ impl MemoryTiles {
         let checksum = format!("blake3:{}", hasher.finalize().to_hex());
         let bytes = (data.shape().iter().product::<usize>() * data.dtype().size()) as u64;
         let rel = format!("{}/{:?}/{}_tile_x{}_y{}", key.dataset, key.time, key.variable, key.tx, key.ty);
-        let tile = TileRef { key: key.clone(), rel, bytes, checksum: checksum.clone(), time_text: String::new() };
+        let tile = TileRef { key: key.clone(), rel, bytes, checksum: checksum.clone(), time_text: String::new(), layout: None };
         self.tiles.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Held { data, checksum, bytes });
         tile
     }

@@ -13,6 +13,8 @@
 //! leaves at most files no catalogue row names, which `fsck --repair`
 //! removes. The pool is the data; the catalogue is the index.
 
+pub mod inspect;
+pub mod layout;
 pub mod memory;
 pub mod port;
 pub mod reader;

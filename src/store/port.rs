@@ -36,6 +36,9 @@ pub struct TileRef {
     /// The date text older tiles carry instead of their key
     /// (`tessera_time`, in the dataset's calendar; `static` without time).
     pub time_text: String,
+    /// Where the values lie in the file, when recorded: the pool then
+    /// reads without libnetcdf.
+    pub layout: Option<std::sync::Arc<super::layout::TileLayout>>,
 }
 
 /// What went wrong, in terms a caller can act on.

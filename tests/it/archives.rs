@@ -100,6 +100,9 @@ fn real_archives(catalogue: &str) {
     }
     let out = cli.ok(&["fsck"]);
     assert!(out.contains("0 problems"), "{out}");
+    let n = crate::store::every_tile_reads_the_same_both_ways(catalogue, &cli.pool());
+    assert!(n > 50, "{n} tiles compared");
+    eprintln!("{catalogue}: {n} tiles read the same through their layouts and through libnetcdf");
 }
 
 #[test]

@@ -70,6 +70,7 @@ fn tile(var: &str, t: Option<i64>, tx: u32, ty: u32) -> NewTile {
         path: format!("ds/{var}_{t:?}_{tx}_{ty}.nc"),
         bytes: 100 + (tx + 10 * ty) as u64,
         checksum: format!("blake3:{tx}{ty}"),
+        layout: (tx == 1).then(|| vec![1, tx as u8, ty as u8]),
     }
 }
 
@@ -147,6 +148,8 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert_eq!(all[2].path, "ds/chl_Some(1000)_2_1.nc");
     assert_eq!(all[2].bytes, 112);
     assert_eq!(all[2].checksum, "blake3:21");
+    // Layouts come back byte for byte, absent ones as absent.
+    assert_eq!(all.iter().map(|t| t.layout.clone()).collect::<Vec<_>>(), [None, Some(vec![1, 1, 0]), None, None]);
     let one = cat.tiles(&q(TimeSel::Between(Timestamp(1000), Timestamp(1000)), 1..3, 0..1, chl)).await.unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!((one[0].tx, one[0].ty), (1, 0));
@@ -157,6 +160,21 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert!(cat.tiles(&q(TimeSel::Static, 3..3, 0..2, mask)).await.unwrap().is_empty());
     assert_eq!(cat.tiles_at(d.id, Some(Timestamp(1000))).await.unwrap().len(), 3);
     assert_eq!(cat.tiles_at(d.id, None).await.unwrap().len(), 2);
+
+    // `reindex` records layouts by key and path, and makes a new version;
+    // a row whose file was replaced since it was inspected is left alone.
+    let mut relaid = cat.tiles_at(d.id, None).await.unwrap();
+    relaid[0].layout = Some(vec![9, 9]);
+    relaid[1].layout = Some(vec![7]);
+    relaid[1].path = "ds/elsewhere.nc".into();
+    assert_eq!(cat.set_tile_layouts(d.id, &relaid).await.unwrap(), 1);
+    let st = cat.tiles_at(d.id, None).await.unwrap();
+    let by_tx = |tx: u32| st.iter().find(|t| t.tx == tx).unwrap().layout.clone();
+    assert_eq!((by_tx(relaid[0].tx), by_tx(relaid[1].tx)), (Some(vec![9, 9]), None));
+    let d = cat.dataset(&name).await.unwrap().unwrap();
+    assert_eq!(d.version, 2, "new layouts are a new version");
+    assert_eq!(cat.set_tile_layouts(d.id, &[]).await.unwrap(), 0);
+    assert_eq!(cat.dataset(&name).await.unwrap().unwrap().version, 2, "nothing changed, no new version");
 
     // A second batch adds a slice and a variable; figures follow.
     let batch2 = IngestBatch {
@@ -170,7 +188,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
         tiles: vec![tile("chl", Some(3000), 1, 1), tile("sst", Some(1000), 0, 0)],
     };
     let d2 = cat.commit_ingest(&batch2).await.unwrap();
-    assert_eq!(d2.version, 2);
+    assert_eq!(d2.version, 3);
     assert_eq!(d2.stats.slice_count, 3);
     assert_eq!(d2.stats.t_max, Some(Timestamp(3000)));
     assert_eq!(d2.stats.tile_count, 8);

@@ -10,7 +10,7 @@ use tessera::store::memory::MemoryTiles;
 use tessera::store::port::{Depth, TileError, TileKey, TileRef, TileStore};
 use tessera::store::reader::PoolTiles;
 use tessera::store::tile::{TileSpec, write_tile};
-use tessera::store::{Pool, write_new};
+use tessera::store::{Pool, inspect, write_new};
 
 const NY: usize = 12;
 const NX: usize = 10;
@@ -74,7 +74,9 @@ fn tiles() -> Vec<(VariableDef, i64, ArrayD<f32>)> {
     ]
 }
 
-fn pool_fixture(format: TileFormat) -> (Fixture, tempfile::TempDir) {
+/// The pool's tiles, with their layouts recorded (read directly) or not
+/// (read through libnetcdf).
+fn pool_fixture(format: TileFormat, layouts: bool) -> (Fixture, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let pool = Pool::new(dir.path());
     let def = def(format);
@@ -90,9 +92,10 @@ fn pool_fixture(format: TileFormat) -> (Fixture, tempfile::TempDir) {
             window: Window { x: 0, y: 0, w: NX, h: NY },
         };
         let typed = TypedArray::F32(data.clone());
-        let (_, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &typed)).unwrap();
+        let (path, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &typed)).unwrap();
         let time_text = def.time.show(Timestamp(t));
-        rows.push((TileRef { key: key(&v.name, t), rel, bytes: w.bytes, checksum: w.checksum, time_text }, v, data));
+        let layout = layouts.then(|| Arc::new(inspect::layout(&path, &v.name).unwrap().expect("a layout the direct reader reads")));
+        rows.push((TileRef { key: key(&v.name, t), rel, bytes: w.bytes, checksum: w.checksum, time_text, layout }, v, data));
     }
     let root = dir.path().to_path_buf();
     let swap = Box::new(move || {
@@ -164,7 +167,105 @@ fn memory_tiles_conform() {
 #[test]
 fn pool_tiles_conform_in_every_format() {
     for format in [TileFormat::Nc4Deflate, TileFormat::Nc4, TileFormat::Nc3Offset64] {
-        let (f, _dir) = pool_fixture(format);
-        conformance(f, format.name());
+        for layouts in [false, true] {
+            let (f, _dir) = pool_fixture(format, layouts);
+            conformance(f, &format!("{} (layouts recorded: {layouts})", format.name()));
+        }
     }
+}
+
+/// Tiles of several chunks (partial edge chunks included) in every tile
+/// format and value type: windows read through the recorded layout equal
+/// windows read through libnetcdf, value for value.
+#[test]
+fn direct_reads_equal_library_reads_in_every_format_and_type() {
+    let (ny, nx, nz) = (600usize, 520usize, 2usize);
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Pool::new(dir.path());
+    let store = PoolTiles::new(pool.clone(), 4);
+    for format in [TileFormat::Nc4Deflate, TileFormat::Nc4, TileFormat::Nc3Offset64] {
+        let mut def = def(format);
+        let axis = |name: &str, n: usize| Axis { name: name.into(), dtype: DataType::F64, values: (0..n).map(|i| i as f64).collect(), attrs: vec![] };
+        def.grid.x = axis("lon", nx);
+        def.grid.y = axis("lat", ny);
+        def.grid.level = Some(axis("z", nz));
+        def.tile = TileShape::new(nx, ny).unwrap();
+        for dtype in DataType::ALL {
+            let v = var(&format!("v_{}", dtype.name()), dtype, true);
+            let data = tessera::with_data_type!(dtype, T => {
+                let is_int = !matches!(dtype, DataType::F32 | DataType::F64);
+                TypedArray::from_vec((0..nz * ny * nx).map(|k| if is_int { (k * 7 % 113) as T } else { (k as f64 * 0.37 - 99.5) as T }).collect::<Vec<T>>())
+            });
+            let data = tessera::with_typed_array!(data, a => tessera::model::IntoTyped::typed(a.into_shape_with_order(IxDyn(&[nz, ny, nx])).unwrap()));
+            let rel = format!("conf/{}/{}.nc", format.name(), v.name);
+            let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(0)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny } };
+            let (path, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &data)).unwrap();
+            let layout = inspect::layout(&path, &v.name).unwrap().expect("a layout the direct reader reads");
+            let library = TileRef { key: key(&v.name, 0), rel, bytes: w.bytes, checksum: w.checksum, time_text: def.time.show(Timestamp(0)), layout: None };
+            let direct = TileRef { layout: Some(Arc::new(layout)), ..library.clone() };
+            // Whole tile, corners, single values, and windows from a fixed
+            // pseudo-random sequence.
+            let mut windows = vec![(0..nz, 0..ny, 0..nx), (1..2, 599..600, 519..520), (0..1, 0..1, 0..1), (0..2, 250..262, 255..257)];
+            let mut r = 12345u64;
+            let mut next = |n: usize| {
+                r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (r >> 33) as usize % n
+            };
+            for _ in 0..20 {
+                let (z0, y0, x0) = (next(nz), next(ny), next(nx));
+                windows.push((z0..z0 + 1 + next(nz - z0), y0..y0 + 1 + next(ny - y0), x0..x0 + 1 + next(nx - x0)));
+            }
+            for (zs, ys, xs) in windows {
+                let a = store.read(&direct, &v, Some(zs.clone()), ys.clone(), xs.clone()).unwrap();
+                let b = store.read(&library, &v, Some(zs.clone()), ys.clone(), xs.clone()).unwrap();
+                assert_eq!(a, b, "{} {}: window {zs:?} {ys:?} {xs:?}", format.name(), dtype.name());
+                assert_eq!(a.shape(), &[zs.len(), ys.len(), xs.len()]);
+            }
+            if format != TileFormat::Nc3Offset64 {
+                let Some(l) = &direct.layout else { unreachable!() };
+                assert!(matches!(l.storage, tessera::store::layout::Storage::Chunked { .. }), "NetCDF-4 tiles are chunked");
+            }
+        }
+    }
+}
+
+/// Reads every tile of every dataset in a catalogue twice, through its
+/// recorded layout and through libnetcdf, and compares the values; every
+/// tile must have a layout. Returns the number of tiles compared.
+pub fn every_tile_reads_the_same_both_ways(catalogue: &str, pool: &std::path::Path) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let cat = rt.block_on(tessera::catalogue::open(catalogue, false)).unwrap();
+    let store = PoolTiles::new(Pool::new(pool), 8);
+    let mut n = 0;
+    for d in rt.block_on(cat.datasets()).unwrap() {
+        let vars = rt.block_on(cat.variables(d.id)).unwrap();
+        let mut times: Vec<Option<Timestamp>> = rt.block_on(cat.time_slices(d.id)).unwrap().iter().map(|s| Some(s.t)).collect();
+        times.push(None);
+        for t in times {
+            for rec in rt.block_on(cat.tiles_at(d.id, t)).unwrap() {
+                let v = &vars.iter().find(|v| v.id == rec.variable_id).unwrap().def;
+                let bytes = rec.layout.clone().unwrap_or_else(|| panic!("{}: tile {} has no layout", d.def.name, rec.path));
+                let layout = tessera::store::layout::TileLayout::decode(&bytes).unwrap();
+                let dims: Vec<usize> = layout.shape.iter().map(|&x| x as usize).collect();
+                let (h, w) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+                let levels = v.has_level.then(|| 0..dims[dims.len() - 3]);
+                let library = TileRef {
+                    key: TileKey { dataset: d.def.name.to_string(), variable: v.name.clone(), time: rec.time.map(|t| t.0), tx: rec.tx, ty: rec.ty },
+                    rel: rec.path.clone(),
+                    bytes: rec.bytes,
+                    checksum: rec.checksum.clone(),
+                    time_text: rec.time.map_or_else(|| "static".to_string(), |x| d.def.time.show(x)),
+                    layout: None,
+                };
+                let direct = TileRef { layout: Some(Arc::new(layout)), ..library.clone() };
+                let a = store.read(&direct, v, levels.clone(), 0..h, 0..w).unwrap_or_else(|e| panic!("{}: {}: {e}", d.def.name, rec.path));
+                let b = store.read(&library, v, levels, 0..h, 0..w).unwrap();
+                // Bit for bit (NaN fill values compare unequal as numbers).
+                let bits = |x: &TypedArray| x.to_f64_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert!(a.dtype() == b.dtype() && a.shape() == b.shape() && bits(&a) == bits(&b), "{}: {} reads differently through its layout", d.def.name, rec.path);
+                n += 1;
+            }
+        }
+    }
+    n
 }

@@ -1,0 +1,598 @@
+//! Where a tile's values lie in its file: recorded once when the tile is
+//! written (or by `tessera reindex`), kept in its catalogue row, and used
+//! by the pool to read windows with positioned reads and its own inflater,
+//! on every core, without libnetcdf's process-wide lock.
+//!
+//! A NetCDF-4 tile variable is an HDF5 chunked dataset: each chunk lies at a
+//! byte offset, stored through a filter pipeline (shuffle, then deflate, for
+//! tessera's deflate tiles). A NetCDF-3 tile variable is contiguous,
+//! big-endian, from its `begin` offset. [`TileLayout`] says which, with the
+//! offsets, sizes and filter masks of every chunk, in a compact binary form
+//! (about 100 bytes for a 1024 x 1024 tile of 16 chunks): the catalogue's
+//! target is tens of millions of tiles.
+//!
+//! This module does no I/O: it encodes and decodes layouts, undoes a
+//! chunk's filters, and copies decoded chunks into a window. Finding the
+//! layout of a file is [`super::inspect`]; reading is
+//! [`super::reader::PoolTiles`]. A layout whose storage this module cannot
+//! decode (another filter, a compact dataset) is never recorded: such tiles
+//! are read through libnetcdf, as before.
+
+use crate::model::{DataType, IntoTyped, TypedArray};
+use crate::with_data_type;
+use std::ops::Range;
+
+/// HDF5 filters the direct reader undoes, by their HDF5 ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// `H5Z_FILTER_DEFLATE` (1): zlib streams.
+    Deflate,
+    /// `H5Z_FILTER_SHUFFLE` (2): byte planes.
+    Shuffle,
+}
+
+impl Filter {
+    pub fn id(self) -> u8 {
+        match self {
+            Filter::Deflate => 1,
+            Filter::Shuffle => 2,
+        }
+    }
+
+    pub fn from_id(id: u8) -> Option<Filter> {
+        match id {
+            1 => Some(Filter::Deflate),
+            2 => Some(Filter::Shuffle),
+            _ => None,
+        }
+    }
+}
+
+/// One stored chunk: where its bytes are, how many, and which filters of
+/// the pipeline were skipped when it was written (bit i: filter i).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub offset: u64,
+    pub size: u64,
+    pub mask: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// HDF5 chunks, row-major over the chunk grid; `None` for a chunk never
+    /// written (the reader then refuses the direct path).
+    Chunked { chunk: Vec<u64>, filters: Vec<Filter>, chunks: Vec<Option<Chunk>> },
+    /// All values in row-major order from `offset` (NetCDF-3 variables,
+    /// HDF5 contiguous datasets).
+    Contiguous { offset: u64 },
+}
+
+/// The layout of one variable in one tile file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TileLayout {
+    /// The variable's dimensions in the file (`[time?, level?, y, x]`).
+    pub shape: Vec<u64>,
+    /// Bytes per value.
+    pub elem: u8,
+    pub big_endian: bool,
+    pub storage: Storage,
+}
+
+const VERSION: u8 = 1;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn byte(&mut self) -> Result<u8, String> {
+        let (&b, rest) = self.0.split_first().ok_or("layout ends early")?;
+        self.0 = rest;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("layout has an overlong number".into())
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+impl TileLayout {
+    /// Values in the variable.
+    pub fn len(&self) -> u64 {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The compact form kept in the catalogue: a version byte, then
+    /// varints; chunk offsets as the distance from the previous chunk's end
+    /// (zigzag), so that chunks written one after the other cost a byte.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![VERSION];
+        let kind = match self.storage {
+            Storage::Chunked { .. } => 0,
+            Storage::Contiguous { .. } => 1,
+        };
+        out.push(kind);
+        out.push(self.elem);
+        out.push(u8::from(self.big_endian));
+        put_varint(&mut out, self.shape.len() as u64);
+        for &d in &self.shape {
+            put_varint(&mut out, d);
+        }
+        match &self.storage {
+            Storage::Contiguous { offset } => put_varint(&mut out, *offset),
+            Storage::Chunked { chunk, filters, chunks } => {
+                for &c in chunk {
+                    put_varint(&mut out, c);
+                }
+                out.push(filters.len() as u8);
+                out.extend(filters.iter().map(|f| f.id()));
+                put_varint(&mut out, chunks.len() as u64);
+                let mut end = 0u64;
+                for c in chunks {
+                    match c {
+                        None => put_varint(&mut out, 0),
+                        Some(c) => {
+                            // size + 1, so that 0 can mean "not written".
+                            put_varint(&mut out, c.size + 1);
+                            put_varint(&mut out, zigzag(c.offset as i64 - end as i64));
+                            put_varint(&mut out, u64::from(c.mask));
+                            end = c.offset + c.size;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<TileLayout, String> {
+        let mut i = Input(bytes);
+        let version = i.byte()?;
+        if version != VERSION {
+            return Err(format!("layout version {version} is not known"));
+        }
+        let kind = i.byte()?;
+        let elem = i.byte()?;
+        if !matches!(elem, 1 | 2 | 4 | 8) {
+            return Err(format!("layout has values of {elem} bytes"));
+        }
+        let big_endian = i.byte()? != 0;
+        let ndims = i.varint()? as usize;
+        if !(1..=8).contains(&ndims) {
+            return Err(format!("layout has {ndims} dimensions"));
+        }
+        let shape = (0..ndims).map(|_| i.varint()).collect::<Result<Vec<_>, _>>()?;
+        let storage = match kind {
+            1 => Storage::Contiguous { offset: i.varint()? },
+            0 => {
+                let chunk = (0..ndims).map(|_| i.varint()).collect::<Result<Vec<_>, _>>()?;
+                if chunk.contains(&0) {
+                    return Err("layout has an empty chunk".into());
+                }
+                let nf = i.byte()?;
+                let filters = (0..nf)
+                    .map(|_| i.byte().and_then(|id| Filter::from_id(id).ok_or(format!("layout names filter {id}"))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let n = i.varint()? as usize;
+                let grid: u64 = shape.iter().zip(&chunk).map(|(&d, &c)| d.div_ceil(c)).product();
+                if n as u64 != grid {
+                    return Err(format!("layout lists {n} chunks for a grid of {grid}"));
+                }
+                let mut chunks = Vec::with_capacity(n);
+                let mut end = 0u64;
+                for _ in 0..n {
+                    let size = i.varint()?;
+                    if size == 0 {
+                        chunks.push(None);
+                        continue;
+                    }
+                    let offset = (end as i64 + unzigzag(i.varint()?)) as u64;
+                    let mask = u32::try_from(i.varint()?).map_err(|_| "layout has a bad filter mask".to_string())?;
+                    let c = Chunk { offset, size: size - 1, mask };
+                    end = c.offset + c.size;
+                    chunks.push(Some(c));
+                }
+                Storage::Chunked { chunk, filters, chunks }
+            }
+            k => return Err(format!("layout kind {k} is not known")),
+        };
+        if !i.0.is_empty() {
+            return Err("layout has trailing bytes".into());
+        }
+        Ok(TileLayout { shape, elem, big_endian, storage })
+    }
+
+    /// The layout's value size and byte order fit values of `dtype`.
+    pub fn fits(&self, dtype: DataType) -> bool {
+        usize::from(self.elem) == dtype.size()
+    }
+
+    /// Bytes of one decoded chunk.
+    fn chunk_bytes(chunk: &[u64], elem: u8) -> usize {
+        chunk.iter().product::<u64>() as usize * usize::from(elem)
+    }
+
+    /// The chunks (indices into the chunk list) a window touches, in
+    /// row-major order. Empty for contiguous storage.
+    pub fn chunks_touching(&self, window: &[Range<usize>]) -> Vec<usize> {
+        let Storage::Chunked { chunk, .. } = &self.storage else { return Vec::new() };
+        if window.iter().any(|r| r.is_empty()) {
+            return Vec::new();
+        }
+        let grid: Vec<usize> = self.shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c) as usize).collect();
+        let spans: Vec<Range<usize>> =
+            window.iter().zip(chunk).map(|(r, &c)| r.start / c as usize..(r.end - 1) / c as usize + 1).collect();
+        let mut out = Vec::new();
+        let mut idx: Vec<usize> = spans.iter().map(|s| s.start).collect();
+        loop {
+            out.push(idx.iter().zip(&grid).fold(0, |acc, (&i, &g)| acc * g + i));
+            // Next index, last dimension fastest.
+            let mut d = idx.len();
+            loop {
+                if d == 0 {
+                    return out;
+                }
+                d -= 1;
+                idx[d] += 1;
+                if idx[d] < spans[d].end {
+                    break;
+                }
+                idx[d] = spans[d].start;
+            }
+        }
+    }
+
+    /// Undoes a chunk's filters and brings its values to native byte order:
+    /// `raw` is the chunk as stored; the result holds every value of the
+    /// (full-size) chunk.
+    pub fn decode_chunk(&self, raw: &[u8], mask: u32) -> Result<Vec<u8>, String> {
+        let Storage::Chunked { chunk, filters, .. } = &self.storage else {
+            return Err("not a chunked layout".into());
+        };
+        let want = Self::chunk_bytes(chunk, self.elem);
+        let mut data: Option<Vec<u8>> = None;
+        // The pipeline runs in reverse when reading.
+        for (i, f) in filters.iter().enumerate().rev() {
+            if mask & (1 << i) != 0 {
+                continue;
+            }
+            let input: &[u8] = data.as_deref().unwrap_or(raw);
+            let next = match f {
+                Filter::Deflate => inflate(input, want)?,
+                Filter::Shuffle => unshuffle(input, usize::from(self.elem)),
+            };
+            data = Some(next);
+        }
+        let mut data = data.unwrap_or_else(|| raw.to_vec());
+        if data.len() != want {
+            return Err(format!("a chunk holds {} bytes, {want} expected", data.len()));
+        }
+        if self.big_endian != cfg!(target_endian = "big") {
+            swap_bytes(&mut data, usize::from(self.elem));
+        }
+        Ok(data)
+    }
+
+    /// Copies the part of each decoded chunk that lies in `window` into a
+    /// new array of the window's shape. `decoded` holds the chunks
+    /// [`Self::chunks_touching`] named, in its order.
+    pub fn assemble(&self, dtype: DataType, window: &[Range<usize>], decoded: &[(usize, &[u8])]) -> Result<TypedArray, String> {
+        let Storage::Chunked { chunk, .. } = &self.storage else {
+            return Err("not a chunked layout".into());
+        };
+        if !self.fits(dtype) {
+            return Err(format!("the tile holds values of {} bytes, {} expected", self.elem, dtype.size()));
+        }
+        let elem = usize::from(self.elem);
+        let out_shape: Vec<usize> = window.iter().map(|r| r.len()).collect();
+        let chunk: Vec<usize> = chunk.iter().map(|&c| c as usize).collect();
+        let grid: Vec<usize> = self.shape.iter().zip(&chunk).map(|(&d, &c)| (d as usize).div_ceil(c)).collect();
+        let n = window.len();
+        with_data_type!(dtype, T => {
+            let total: usize = out_shape.iter().product();
+            let mut values: Vec<T> = vec![T::default(); total];
+            {
+                // SAFETY: T is a plain numeric type (no padding, every bit
+                // pattern valid), so its storage may be written as bytes.
+                let out: &mut [u8] = unsafe {
+                    std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), total * elem)
+                };
+                for &(ci, bytes) in decoded {
+                    if bytes.len() != Self::chunk_bytes(&self.chunk_u64(), self.elem) {
+                        return Err("a decoded chunk has the wrong size".into());
+                    }
+                    // The chunk's position in the grid, then its origin.
+                    let mut pos = vec![0usize; n];
+                    let mut rest = ci;
+                    for d in (0..n).rev() {
+                        pos[d] = rest % grid[d];
+                        rest /= grid[d];
+                    }
+                    let origin: Vec<usize> = pos.iter().zip(&chunk).map(|(&p, &c)| p * c).collect();
+                    // The intersection of chunk and window, per dimension.
+                    let mut lo = vec![0usize; n];
+                    let mut hi = vec![0usize; n];
+                    for d in 0..n {
+                        lo[d] = window[d].start.max(origin[d]);
+                        hi[d] = window[d].end.min(origin[d] + chunk[d]);
+                        if lo[d] >= hi[d] {
+                            return Err("a decoded chunk lies outside the window".into());
+                        }
+                    }
+                    let run = (hi[n - 1] - lo[n - 1]) * elem;
+                    // Walk the intersection's rows (all dimensions but the last).
+                    let mut idx = lo.clone();
+                    loop {
+                        let mut src = 0usize;
+                        let mut dst = 0usize;
+                        for d in 0..n {
+                            src = src * chunk[d] + (idx[d] - origin[d]);
+                            dst = dst * out_shape[d] + (idx[d] - window[d].start);
+                        }
+                        out[dst * elem..dst * elem + run].copy_from_slice(&bytes[src * elem..src * elem + run]);
+                        // Next row: every dimension but the last.
+                        let mut d = n - 1;
+                        let done = loop {
+                            if d == 0 {
+                                break true;
+                            }
+                            d -= 1;
+                            idx[d] += 1;
+                            if idx[d] < hi[d] {
+                                break false;
+                            }
+                            idx[d] = lo[d];
+                        };
+                        if done {
+                            break;
+                        }
+                    }
+                }
+            }
+            let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&out_shape), values).map_err(|e| e.to_string())?;
+            Ok(IntoTyped::typed(a))
+        })
+    }
+
+    fn chunk_u64(&self) -> Vec<u64> {
+        match &self.storage {
+            Storage::Chunked { chunk, .. } => chunk.clone(),
+            Storage::Contiguous { .. } => self.shape.clone(),
+        }
+    }
+
+    /// The byte runs of a window of contiguous storage, in the window's
+    /// row-major order, adjacent runs merged: `(file offset, length)`.
+    pub fn runs(&self, window: &[Range<usize>]) -> Vec<(u64, usize)> {
+        let Storage::Contiguous { offset } = self.storage else { return Vec::new() };
+        let n = window.len();
+        if window.iter().any(|r| r.is_empty()) {
+            return Vec::new();
+        }
+        let elem = u64::from(self.elem);
+        let run = window[n - 1].len() * usize::from(self.elem);
+        let mut out: Vec<(u64, usize)> = Vec::new();
+        let mut idx: Vec<usize> = window.iter().map(|r| r.start).collect();
+        loop {
+            let linear = idx.iter().zip(&self.shape).fold(0u64, |acc, (&i, &d)| acc * d + i as u64);
+            let at = offset + linear * elem;
+            match out.last_mut() {
+                Some((o, len)) if *o + *len as u64 == at => *len += run,
+                _ => out.push((at, run)),
+            }
+            // Next row: every dimension but the last.
+            let mut d = n - 1;
+            loop {
+                if d == 0 {
+                    return out;
+                }
+                d -= 1;
+                idx[d] += 1;
+                if idx[d] < window[d].end {
+                    break;
+                }
+                idx[d] = window[d].start;
+            }
+        }
+    }
+
+    /// Values of a window of contiguous storage from the bytes of its
+    /// [`Self::runs`], concatenated.
+    pub fn values_from_runs(&self, dtype: DataType, window: &[Range<usize>], mut bytes: Vec<u8>) -> Result<TypedArray, String> {
+        if !self.fits(dtype) {
+            return Err(format!("the tile holds values of {} bytes, {} expected", self.elem, dtype.size()));
+        }
+        let shape: Vec<usize> = window.iter().map(|r| r.len()).collect();
+        let total: usize = shape.iter().product();
+        if bytes.len() != total * dtype.size() {
+            return Err("the window's bytes have the wrong length".into());
+        }
+        if self.big_endian != cfg!(target_endian = "big") {
+            swap_bytes(&mut bytes, usize::from(self.elem));
+        }
+        with_data_type!(dtype, T => {
+            let mut values: Vec<T> = vec![T::default(); total];
+            // SAFETY: as in `assemble`; lengths checked above.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), values.as_mut_ptr().cast::<u8>(), bytes.len());
+            }
+            let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), values).map_err(|e| e.to_string())?;
+            Ok(IntoTyped::typed(a))
+        })
+    }
+}
+
+/// zlib-wrapped deflate (HDF5's deflate filter) into exactly `want` bytes,
+/// with libdeflate.
+fn inflate(input: &[u8], want: usize) -> Result<Vec<u8>, String> {
+    let mut out = vec![0u8; want];
+    let n = libdeflater::Decompressor::new()
+        .zlib_decompress(input, &mut out)
+        .map_err(|e| format!("a chunk does not inflate: {e}"))?;
+    if n != want {
+        return Err(format!("a chunk inflates to {n} bytes, {want} expected"));
+    }
+    Ok(out)
+}
+
+/// HDF5's shuffle undone: byte b of value i is at `b * n + i`.
+fn unshuffle(input: &[u8], elem: usize) -> Vec<u8> {
+    if elem <= 1 {
+        return input.to_vec();
+    }
+    let n = input.len() / elem;
+    let mut out = vec![0u8; input.len()];
+    for b in 0..elem {
+        let plane = &input[b * n..(b + 1) * n];
+        for (i, &v) in plane.iter().enumerate() {
+            out[i * elem + b] = v;
+        }
+    }
+    // Bytes past the last whole value are left as they are (HDF5 does so).
+    let tail = n * elem;
+    out[tail..].copy_from_slice(&input[tail..]);
+    out
+}
+
+fn swap_bytes(data: &mut [u8], elem: usize) {
+    if elem > 1 {
+        for v in data.chunks_exact_mut(elem) {
+            v.reverse();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(shape: &[u64], chunk: &[u64]) -> TileLayout {
+        let grid: u64 = shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).product();
+        let size = chunk.iter().product::<u64>() * 4;
+        let chunks = (0..grid).map(|i| Some(Chunk { offset: 4096 + i * size, size, mask: 0 })).collect();
+        TileLayout { shape: shape.to_vec(), elem: 4, big_endian: false, storage: Storage::Chunked { chunk: chunk.to_vec(), filters: vec![], chunks } }
+    }
+
+    #[test]
+    fn layouts_round_trip_compactly() {
+        let mut l = chunked(&[1, 1024, 1024], &[1, 256, 256]);
+        if let Storage::Chunked { chunks, filters, .. } = &mut l.storage {
+            *filters = vec![Filter::Shuffle, Filter::Deflate];
+            chunks[3] = None;
+            chunks[5] = Some(Chunk { offset: 10, size: 7, mask: 2 });
+        }
+        let bytes = l.encode();
+        assert!(bytes.len() <= 110, "{} bytes", bytes.len());
+        assert_eq!(TileLayout::decode(&bytes).unwrap(), l);
+        let c = TileLayout { shape: vec![3, 5], elem: 8, big_endian: true, storage: Storage::Contiguous { offset: 1234 } };
+        assert_eq!(TileLayout::decode(&c.encode()).unwrap(), c);
+        // Damage is refused, never misread.
+        assert!(TileLayout::decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(TileLayout::decode(&[]).is_err());
+        let mut extra = c.encode();
+        extra.push(0);
+        assert!(TileLayout::decode(&extra).is_err());
+    }
+
+    #[test]
+    fn chunks_touching_a_window() {
+        let l = chunked(&[1, 10, 10], &[1, 4, 4]);
+        // Grid 1 x 3 x 3.
+        assert_eq!(l.chunks_touching(&[0..1, 0..1, 0..1]), vec![0]);
+        assert_eq!(l.chunks_touching(&[0..1, 3..5, 9..10]), vec![2, 5]);
+        assert_eq!(l.chunks_touching(&[0..1, 0..10, 0..10]), (0..9).collect::<Vec<_>>());
+        assert!(l.chunks_touching(&[0..1, 2..2, 0..10]).is_empty());
+    }
+
+    /// Chunks cut from a known array and assembled again give every window
+    /// of it, edge chunks (padded past the variable) included.
+    #[test]
+    fn assembled_windows_equal_the_source() {
+        let (h, w, c) = (10usize, 7usize, 4usize);
+        let l = chunked(&[1, h as u64, w as u64], &[1, c as u64, c as u64]);
+        let value = |y: usize, x: usize| (y * 100 + x) as f32;
+        let (gy, gx) = (h.div_ceil(c), w.div_ceil(c));
+        let mut chunks = Vec::new();
+        for cy in 0..gy {
+            for cx in 0..gx {
+                let mut b = Vec::new();
+                for y in 0..c {
+                    for x in 0..c {
+                        let v = if cy * c + y < h && cx * c + x < w { value(cy * c + y, cx * c + x) } else { -1.0 };
+                        b.extend_from_slice(&v.to_ne_bytes());
+                    }
+                }
+                chunks.push(b);
+            }
+        }
+        for (ys, xs) in [(0..10, 0..7), (3..4, 5..6), (2..9, 1..7), (8..10, 0..3)] {
+            let window = [0..1, ys.clone(), xs.clone()];
+            let need = l.chunks_touching(&window);
+            let decoded: Vec<(usize, &[u8])> = need.iter().map(|&i| (i, chunks[i].as_slice())).collect();
+            let a = l.assemble(DataType::F32, &window, &decoded).unwrap();
+            assert_eq!(a.shape(), &[1, ys.len(), xs.len()]);
+            let want: Vec<f64> = ys.clone().flat_map(|y| xs.clone().map(move |x| value(y, x) as f64)).collect();
+            assert_eq!(a.to_f64_vec(), want, "{ys:?} {xs:?}");
+        }
+    }
+
+    #[test]
+    fn contiguous_runs_merge() {
+        let l = TileLayout { shape: vec![1, 4, 5], elem: 2, big_endian: true, storage: Storage::Contiguous { offset: 100 } };
+        assert_eq!(l.runs(&[0..1, 0..4, 0..5]), vec![(100, 40)]);
+        assert_eq!(l.runs(&[0..1, 1..3, 2..4]), vec![(114, 4), (124, 4)]);
+        let a = l.values_from_runs(DataType::I16, &[0..1, 0..1, 0..2], vec![0x01, 0x02, 0xff, 0xfe]).unwrap();
+        assert_eq!(a.to_f64_vec(), vec![258.0, -2.0]);
+    }
+
+    #[test]
+    fn filters_are_undone_in_reverse() {
+        let values: Vec<u8> = (0..64u32).flat_map(|v| (v * 1000).to_le_bytes()).collect();
+        // Shuffle by hand, then deflate (zlib) with libdeflate.
+        let n = values.len() / 4;
+        let mut shuffled = vec![0u8; values.len()];
+        for i in 0..n {
+            for b in 0..4 {
+                shuffled[b * n + i] = values[i * 4 + b];
+            }
+        }
+        let mut comp = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+        let mut z = vec![0u8; comp.zlib_compress_bound(shuffled.len())];
+        let m = comp.zlib_compress(&shuffled, &mut z).unwrap();
+        z.truncate(m);
+        let mut l = chunked(&[8, 8], &[8, 8]);
+        if let Storage::Chunked { filters, .. } = &mut l.storage {
+            *filters = vec![Filter::Shuffle, Filter::Deflate];
+        }
+        assert_eq!(l.decode_chunk(&z, 0).unwrap(), values);
+        // Deflate skipped for this chunk (mask bit 1): only unshuffled.
+        assert_eq!(l.decode_chunk(&shuffled, 0b10).unwrap(), values);
+        assert!(l.decode_chunk(&z[..z.len() / 2], 0).is_err());
+    }
+}
