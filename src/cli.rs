@@ -42,6 +42,10 @@ pub enum Command {
     Datasets(DatasetsCommand),
     /// Check the catalogue against the pool.
     Fsck(FsckArgs),
+    /// Record where each tile's values lie in its file (archives made
+    /// before tessera recorded it), so that tiles are read without
+    /// libnetcdf.
+    Reindex(ReindexArgs),
     /// Remove tile files retired by `ingest --replace` once their grace
     /// period is over (the server and every ingest also do this).
     Gc(GcArgs),
@@ -51,6 +55,16 @@ pub enum Command {
     Serve(ServeSettings),
     /// Write a subset of a dataset to a NetCDF file.
     Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Only this dataset (default: every dataset).
+    #[arg(long, value_name = "NAME")]
+    pub dataset: Option<String>,
+    /// Inspect every tile again, not only those without a layout.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -302,8 +316,31 @@ pub async fn run(cli: Cli) -> Result<()> {
                 human_bytes(report.bytes_checked),
                 report.problems.len()
             );
+            if report.unindexed > 0 {
+                println!("{} tiles have no recorded layout and are read through libnetcdf (`tessera reindex` records them)", report.unindexed);
+            }
             if report.has_problems() {
                 bail!("fsck found problems");
+            }
+            Ok(())
+        }
+        Command::Reindex(args) => {
+            let (cat, pool) = open(&config).await?;
+            let only = args.dataset.as_deref().map(dataset_name).transpose()?;
+            let r = crate::reindex::reindex(cat.as_ref(), &pool, only.as_ref(), args.all).await?;
+            for f in &r.failed {
+                println!("not inspected: {f}");
+            }
+            println!(
+                "{} datasets: {} tile layouts recorded, {} already recorded, {} left to libnetcdf, {} not inspected",
+                r.datasets,
+                r.recorded,
+                r.kept,
+                r.library,
+                r.failed.len()
+            );
+            if !r.failed.is_empty() {
+                bail!("some tiles could not be inspected (`tessera fsck` says why)");
             }
             Ok(())
         }
@@ -623,7 +660,7 @@ async fn serve(config: &Config, cat: Arc<dyn Catalogue>, pool: Pool, demo: Optio
     let addr = listener.local_addr()?;
     // Metrics recorded from here on reach /metrics.
     crate::telemetry::metrics();
-    let tiles = Arc::new(PoolTiles::new(pool.clone(), config.open_files));
+    let tiles = Arc::new(PoolTiles::new(pool.clone(), config.open_files).with_chunk_cache(config.chunk_cache_bytes));
     // Tile files retired by `ingest --replace` go once their grace is over.
     {
         let (cat, pool, grace) = (cat.clone(), pool.clone(), config.retire_grace);
@@ -747,7 +784,7 @@ async fn export(config: &Config, args: ExportArgs) -> Result<()> {
     use crate::store::reader::PoolTiles;
     let (cat, pool) = open(config).await?;
     let name = dataset_name(&args.dataset)?;
-    let tiles = Arc::new(PoolTiles::new(pool.clone(), config.open_files));
+    let tiles = Arc::new(PoolTiles::new(pool.clone(), config.open_files).with_chunk_cache(config.chunk_cache_bytes));
     let archive = Archive::new(cat, pool, tiles, Limits { max_response_bytes: u64::MAX });
     let view = archive.dataset(name.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut ce = match &args.constraint {

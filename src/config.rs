@@ -10,6 +10,7 @@
 //! log_format = "json"          # or "text"
 //! max_response_bytes = 4294967296
 //! open_files = 32               # tile files kept open (about 2 MiB of memory each)
+//! chunk_cache_bytes = 268435456 # decoded tile chunks kept in memory (0: none)
 //! max_heavy_requests = 4        # data responses produced at once (default 2 x cores)
 //! queue = 32                    # data requests that may wait; beyond: 503 + Retry-After
 //! request_timeout_secs = 3600   # whole request, body included
@@ -72,6 +73,9 @@ pub struct ServeSettings {
     /// Tile files kept open, about 2 MiB of memory each [default: 32].
     #[arg(long, env = "TESSERA_OPEN_FILES", value_name = "N")]
     pub open_files: Option<usize>,
+    /// Bytes of decoded tile chunks kept in memory; 0: none [default: 256 MiB].
+    #[arg(long, env = "TESSERA_CHUNK_CACHE_BYTES", value_name = "BYTES")]
+    pub chunk_cache_bytes: Option<u64>,
     /// Data responses produced at once [default: 2 x cores].
     #[arg(long, env = "TESSERA_MAX_HEAVY_REQUESTS", value_name = "N")]
     pub max_heavy_requests: Option<usize>,
@@ -130,6 +134,8 @@ pub struct Config {
     pub max_response_bytes: u64,
     /// Tile files kept open by the reader.
     pub open_files: usize,
+    /// Bytes of decoded chunks the reader keeps.
+    pub chunk_cache_bytes: u64,
     pub limits: ServerLimits,
     /// How long a tile file replaced by `ingest --replace` stays in the
     /// pool for readers that planned before the replacement (default: the
@@ -225,6 +231,7 @@ impl Config {
             log_format: s.log_format.unwrap_or(LogFormat::Text),
             max_response_bytes: v.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             open_files: v.open_files.unwrap_or(DEFAULT_OPEN_FILES).max(1),
+            chunk_cache_bytes: v.chunk_cache_bytes.unwrap_or(crate::store::reader::DEFAULT_CHUNK_CACHE_BYTES),
             retire_grace: s.retire_grace_secs.map(secs).unwrap_or(limits.request_timeout),
             limits,
         })

@@ -5,6 +5,9 @@
 //! and (unless `quick`) its blake3 checksum; each file no row points at is an
 //! orphan (an interrupted ingest leaves these), except files retired by
 //! `ingest --replace` that wait for their grace period (see [`crate::gc`]).
+//! A tile's recorded layout (where its values lie in the file, which the
+//! direct reader trusts once the checksum holds) must be the file's own:
+//! unless `quick`, it is found again from the file and compared.
 //! Work is bounded by one slice
 //! at a time, never by the whole catalogue. `repair` deletes orphans only:
 //! a missing or damaged tile cannot be repaired from here.
@@ -35,6 +38,8 @@ pub enum Problem {
     Size { path: String, expected: u64, found: u64 },
     /// A file whose bytes changed.
     Checksum { path: String },
+    /// A recorded layout that is not the file's.
+    Layout { path: String, why: String },
     /// A file (or directory) no catalogue row accounts for.
     Orphan { path: PathBuf, removed: bool },
 }
@@ -47,6 +52,7 @@ impl std::fmt::Display for Problem {
                 write!(f, "size mismatch: {path} has {found} bytes, the catalogue says {expected}")
             }
             Problem::Checksum { path } => write!(f, "checksum mismatch: {path} differs from the catalogued checksum"),
+            Problem::Layout { path, why } => write!(f, "layout mismatch: {path}: {why} (`tessera reindex --all` records it again)"),
             Problem::Orphan { path, removed } => {
                 write!(f, "orphan: {} is in the pool but not in the catalogue{}", path.display(), if *removed { " (removed)" } else { "" })
             }
@@ -61,6 +67,8 @@ pub struct FsckReport {
     pub retired: u64,
     pub tiles_checked: u64,
     pub bytes_checked: u64,
+    /// Tiles without a recorded layout (read through libnetcdf).
+    pub unindexed: u64,
     pub problems: Vec<Problem>,
 }
 
@@ -166,8 +174,9 @@ pub async fn fsck(catalogue: &dyn Catalogue, pool: &Pool, opts: &FsckOptions) ->
                 }
             }
         }
+        let names: HashMap<i64, String> = catalogue.variables(d.id).await?.into_iter().map(|v| (v.id, v.def.name)).collect();
         for t in slices {
-            check_slice(catalogue, pool, d, calendar, t, &retired, opts, &mut report).await?;
+            check_slice(catalogue, pool, d, calendar, t, &retired, &names, opts, &mut report).await?;
         }
     }
     Ok(report)
@@ -181,6 +190,7 @@ async fn check_slice(
     calendar: Calendar,
     t: Option<Timestamp>,
     retired: &BTreeSet<String>,
+    names: &HashMap<i64, String>,
     opts: &FsckOptions,
     report: &mut FsckReport,
 ) -> Result<(), FsckError> {
@@ -229,8 +239,34 @@ async fn check_slice(
             })?;
             match w {
                 Ok(w) if w.checksum == r.checksum => report.bytes_checked += w.bytes,
-                Ok(_) => report.problems.push(Problem::Checksum { path: r.path.clone() }),
-                Err(_) => report.problems.push(Problem::Missing { path: r.path.clone() }),
+                Ok(_) => {
+                    report.problems.push(Problem::Checksum { path: r.path.clone() });
+                    continue;
+                }
+                Err(_) => {
+                    report.problems.push(Problem::Missing { path: r.path.clone() });
+                    continue;
+                }
+            }
+        }
+        match (&r.layout, opts.quick) {
+            (None, _) => report.unindexed += 1,
+            (Some(_), true) => {}
+            (Some(recorded), false) => {
+                let var = names.get(&r.variable_id).cloned().unwrap_or_default();
+                let p = path.clone();
+                let found = crate::blocking::run("fsck layout", move || crate::store::inspect::layout(&p, &var))
+                    .await
+                    .map_err(|e| FsckError::Io { path: path.clone(), source: std::io::Error::other(e.to_string()) })?;
+                let why = match found {
+                    Ok(Some(l)) if l.encode() == *recorded => None,
+                    Ok(Some(_)) => Some("the file's chunks lie elsewhere than recorded".to_string()),
+                    Ok(None) => Some("the file's storage is not one the direct reader reads".to_string()),
+                    Err(e) => Some(e),
+                };
+                if let Some(why) = why {
+                    report.problems.push(Problem::Layout { path: r.path.clone(), why });
+                }
             }
         }
     }

@@ -14,7 +14,7 @@
 //! | [`plan`] | a data array's response as bands of tile reads | model, mosaic; pure |
 //! | [`markup`] | HTML/XML escaping | pure |
 //! | [`catalogue`] | the catalogue port and its SQLite, PostgreSQL and in-memory adapters; writer locks | model, sqlx |
-//! | [`store`] | the tile store port keyed by (dataset, variable, time, tile), its pool adapter (NetCDF files, verified) and in-memory twin; layout, new-file writes | model, netcdf |
+//! | [`store`] | the tile store port keyed by (dataset, variable, time, tile), its pool adapter (NetCDF files, verified, read directly through recorded chunk layouts or through libnetcdf) and in-memory twin; pool layout, new-file writes | model, netcdf, libdeflater, rayon |
 //! | [`blocking`] | the one door for blocking work (libnetcdf, hashing, file walks): bounded, measured | tokio |
 //! | [`ingest`] | source NetCDF files to tiles to catalogue | model, catalogue, store, blocking |
 //! | [`archive`] | the request path: resolve, plan, read tiles into bands | model, dap, mosaic, catalogue, store, blocking |
@@ -22,6 +22,7 @@
 //! | [`http`] | axum routes, the error table, operations endpoints, HTML pages | archive, encode, dap, markup |
 //! | [`fsck`] | catalogue against pool | catalogue, store, blocking |
 //! | [`gc`] | removal of tile files retired by `ingest --replace` | catalogue, store, blocking |
+//! | [`reindex`] | tile layouts recorded for archives made before they were | catalogue, store, blocking |
 //! | [`demo`] | a synthetic demo source | netcdf |
 //! | [`config`], [`cli`], [`telemetry`] | wiring for the binary | everything |
 //!
@@ -45,6 +46,7 @@ pub mod http;
 pub mod markup;
 pub mod plan;
 pub mod ingest;
+pub mod reindex;
 pub mod model;
 pub mod mosaic;
 pub mod store;

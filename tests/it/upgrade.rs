@@ -49,7 +49,7 @@ fn an_archive_of_the_previous_version_keeps_working() {
     let out = cli.ok(&["migrate"]);
     assert!(out.contains("schema version 3"), "{out}");
     let out = cli.ok(&["fsck"]);
-    assert!(out.contains("0 problems"), "{out}");
+    assert!(out.contains("0 problems") && out.contains("tiles have no recorded layout"), "{out}");
     let show = cli.ok(&["datasets", "show", "seaice"]);
     assert!(show.contains("note:") && show.contains("coordinates: lat") && show.contains("--replace"), "{show}");
 
@@ -99,6 +99,34 @@ fn an_archive_of_the_previous_version_keeps_working() {
     assert_eq!(ascii, "Dataset: seaice\nlat.x, -100000, -75000\nlat.lat[lat.y=100000], 89, 88.9\n");
     let show = cli.ok(&["datasets", "show", "seaice"]);
     assert!(!show.contains("note:"), "{show}");
+    let out = cli.ok(&["fsck"]);
+    assert!(out.contains("0 problems"), "{out}");
+
+    // `reindex` records the layouts of the old tiles; the values served
+    // through them are those served before, and fsck checks them.
+    let old_ascii = get(&format!("{base}/dap/ncep.ascii"));
+    let out = cli.ok(&["reindex"]);
+    assert!(out.contains("2 datasets:") && !out.contains(" 0 tile layouts recorded") && out.contains("0 not inspected"), "{out}");
+    let out = cli.ok(&["reindex"]);
+    assert!(out.contains(" 0 tile layouts recorded"), "a second run has nothing to do: {out}");
+    let out = cli.ok(&["fsck"]);
+    assert!(out.contains("0 problems") && !out.contains("no recorded layout"), "{out}");
+    assert_eq!(get(&format!("{base}/dap/ncep.ascii")), old_ascii);
+    let n = crate::store::every_tile_reads_the_same_both_ways(&cli.catalogue, &cli.pool());
+    assert!(n > 0);
+
+    // A recorded layout that is not the file's is found.
+    let db = data.join("catalogue.db");
+    let out = crate::common::command("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE tiles SET layout = (SELECT layout FROM tiles WHERE path LIKE 'seaice/%' LIMIT 1) WHERE path LIKE 'ncep/%'\"); c.commit()"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli.run(&["fsck", "--dataset", "ncep"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && text.contains("layout mismatch: ncep/"), "{text}");
+    cli.ok(&["reindex", "--all", "--dataset", "ncep"]);
     let out = cli.ok(&["fsck"]);
     assert!(out.contains("0 problems"), "{out}");
 }
