@@ -95,7 +95,14 @@ pub struct Archive {
     pub tiles: Arc<dyn TileStore>,
     pub limits: Limits,
     views: Mutex<HashMap<String, Arc<ServedDataset>>>,
+    /// The catalogue's change token at each dataset's last version check.
+    checked: Mutex<HashMap<String, (u64, std::time::Instant)>>,
 }
+
+/// The longest a served view may lag behind the catalogue when the
+/// catalogue's change token did not move (see
+/// [`Catalogue::change_token`]).
+pub const MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Tiles of one data array: (time, tx, ty) -> file.
 type TileMap = HashMap<(Option<i64>, u32, u32), TileRef>;
@@ -104,6 +111,10 @@ type TileMap = HashMap<(Option<i64>, u32, u32), TileRef>;
 /// this many; a larger request verifies the rest as it reads them (a
 /// failure then cuts the response short, loudly).
 const VERIFY_AHEAD_TILES: usize = 256;
+
+/// Plans of at most this many tiles are checked on the async runtime when
+/// memory and file metadata answer every check.
+const FEW_TILES: usize = 16;
 
 /// A resolved request, ready to produce.
 pub struct Plan {
@@ -114,15 +125,37 @@ pub struct Plan {
 
 impl Archive {
     pub fn new(catalogue: Arc<dyn Catalogue>, pool: Pool, tiles: Arc<dyn TileStore>, limits: Limits) -> Self {
-        Archive { catalogue, pool, tiles, limits, views: Mutex::new(HashMap::new()) }
+        Archive { catalogue, pool, tiles, limits, views: Mutex::new(HashMap::new()), checked: Mutex::new(HashMap::new()) }
     }
 
-    /// The current view of a dataset: one indexed query of two integers
-    /// (id, version) when the cached view is current, and a rebuild from
-    /// the catalogue when the dataset changed. New slices are visible to
-    /// the next request after their ingest commits.
+    /// The current view of a dataset: from memory when the catalogue's
+    /// change token (SQLite: file metadata, no query) is what it was at
+    /// the last check, less than [`MAX_STALENESS`] ago; otherwise one
+    /// indexed query of two integers (id, version), and a rebuild from the
+    /// catalogue when the dataset changed. New slices are visible to the
+    /// next request after their ingest commits (at worst, after
+    /// [`MAX_STALENESS`]).
     pub async fn dataset(&self, name: &str) -> Result<Arc<ServedDataset>, ArchiveError> {
         let not_found = || ArchiveError::NotFound(format!("no dataset {name:?} on this server"));
+        let token = self.catalogue.change_token();
+        if let Some(tok) = token {
+            let unchanged = self.checked.lock().unwrap_or_else(|p| p.into_inner()).get(name).is_some_and(|(t, at)| *t == tok && at.elapsed() < MAX_STALENESS);
+            if unchanged {
+                if let Some(v) = self.views.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned() {
+                    metrics::counter!("tessera_dataset_views_total", "result" => "unchanged").increment(1);
+                    return Ok(v);
+                }
+            }
+        }
+        let v = self.dataset_checked(name, not_found).await?;
+        if let Some(tok) = token {
+            // The token read before the check: a commit since changes it.
+            self.checked.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), (tok, std::time::Instant::now()));
+        }
+        Ok(v)
+    }
+
+    async fn dataset_checked(&self, name: &str, not_found: impl Fn() -> ArchiveError) -> Result<Arc<ServedDataset>, ArchiveError> {
         let dn = DatasetName::parse(name).map_err(|_| not_found())?;
         let t = std::time::Instant::now();
         let current = self.catalogue.dataset_version(&dn).await;
@@ -215,22 +248,35 @@ impl Archive {
         // In reading order, so that the tiles verified ahead are the first
         // ones the response needs.
         all.sort_by(|a, b| (a.key.time, a.key.ty, a.key.tx, &a.key.variable).cmp(&(b.key.time, b.key.ty, b.key.tx, &b.key.variable)));
+        let all_len = all.len();
         let store = self.tiles.clone();
         let name = def.name.to_string();
-        crate::blocking::run("verify tiles", move || {
+        let check = move |now: bool| {
             let sizes = all.iter().map(|t| (t, Depth::Size));
             let full = all.iter().take(VERIFY_AHEAD_TILES).map(|t| (t, Depth::Full));
             for (t, depth) in sizes.chain(full) {
-                if let Err(e) = store.check(t, depth) {
+                let result = if now {
+                    match store.check_now(t, depth) {
+                        Some(r) => r,
+                        None => return Ok(false),
+                    }
+                } else {
+                    store.check(t, depth)
+                };
+                if let Err(e) = result {
                     metrics::counter!("tessera_tile_errors_total").increment(1);
                     tracing::error!(dataset = %name, tile = %t.rel, error = %e, "catalogued tile failed its check");
                     return Err(tile_error(&name, t, e));
                 }
             }
-            Ok(())
-        })
-        .await
-        .map_err(|e| ArchiveError::Internal(e.to_string()))??;
+            Ok(true)
+        };
+        // A few tiles verified before are checked here (a stat each);
+        // anything that needs reading a file goes to a blocking thread.
+        let few = all_len <= FEW_TILES;
+        if !(few && check(true)?) {
+            crate::blocking::run("verify tiles", move || check(false)).await.map_err(|e| ArchiveError::Internal(e.to_string()))??;
+        }
         Ok(Plan { dataset: served, subset, tiles })
     }
 }

@@ -273,6 +273,15 @@ pub trait Catalogue: Send + Sync + 'static {
     /// changed?" (one indexed row, no definition parsed), asked on every
     /// request before a cached view is used.
     async fn dataset_version(&self, name: &DatasetName) -> Result<Option<DatasetVersion>>;
+    /// A token read without a round trip that changes whenever anything
+    /// may have been committed (by this process or another), or `None` when
+    /// the adapter has none. An unchanged token may still hide a change for
+    /// a short while (SQLite's is file metadata), so callers that skip
+    /// [`Catalogue::dataset_version`] on an unchanged token ask again after
+    /// at most a second.
+    fn change_token(&self) -> Option<u64> {
+        None
+    }
     /// All datasets, by name.
     async fn datasets(&self) -> Result<Vec<Dataset>>;
     /// Variables of a dataset, in the order they were added.

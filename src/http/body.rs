@@ -1,4 +1,6 @@
-//! Response bodies produced while they are sent: an encoder runs on a
+//! Response bodies produced while they are sent. A small response whose
+//! data is in memory is produced at once on the async runtime; any other
+//! runs its encoder on a
 //! blocking thread into a bounded channel (memory bounded by a band, not by
 //! the response), hands the connection 64 KiB pieces, lets go of its data
 //! slot while its client is slower than it, and stops when the client goes
@@ -117,6 +119,8 @@ pub(super) fn send(
     let (content_type, description, filename, ranges) = (enc.content_type(), enc.description(), enc.filename(), enc.ranges());
     let body = if method == Method::HEAD {
         Body::empty()
+    } else if let Some(bytes) = len.filter(|&n| n <= FAST_BYTES).and_then(|_| from_memory(st, enc.as_ref(), span.clone().unwrap_or(0..u64::MAX))) {
+        Body::from(bytes)
     } else {
         let label = filename.clone().unwrap_or_else(|| description.to_string());
         let span = span.unwrap_or(0..len.unwrap_or(u64::MAX));
@@ -137,6 +141,28 @@ pub(super) fn send(
         attachment(&mut r, &f);
     }
     r
+}
+
+/// Responses of at most this many bytes are first produced from memory.
+const FAST_BYTES: u64 = 64 << 10;
+
+/// A small response produced on the async runtime when everything it
+/// needs is in memory (tiles verified, their chunks decoded and cached):
+/// no blocking thread, no channel. `None` when it needs a file: it is then
+/// produced on a blocking thread like any other.
+fn from_memory(st: &AppState, enc: &dyn Encoder, span: Range<u64>) -> Option<Vec<u8>> {
+    let store = crate::store::port::FromMemory::new(st.archive.tiles.clone());
+    let mut out = Vec::new();
+    let done = enc.produce(&store, span, &mut |chunk| {
+        out.extend_from_slice(&chunk);
+        true
+    });
+    let hit = done.is_ok() && !store.missed();
+    metrics::counter!("tessera_responses_from_memory_total", "result" => if hit { "hit" } else { "miss" }).increment(1);
+    if hit {
+        metrics::counter!("tessera_body_bytes_total").increment(out.len() as u64);
+    }
+    hit.then_some(out)
 }
 
 /// Runs a blocking producer into a bounded channel and returns the body

@@ -100,4 +100,12 @@ impl TileStore for MemoryTiles {
     fn check(&self, tile: &TileRef, depth: Depth) -> Result<(), TileError> {
         self.checked(tile, depth).map(|_| ())
     }
+
+    fn check_now(&self, tile: &TileRef, depth: Depth) -> Option<Result<(), TileError>> {
+        Some(self.check(tile, depth))
+    }
+
+    fn read_now(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Option<Result<TypedArray, TileError>> {
+        Some(self.read(tile, var, levels, y, x))
+    }
 }

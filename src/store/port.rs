@@ -78,4 +78,50 @@ pub trait TileStore: Send + Sync + 'static {
     fn read(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray, TileError>;
     /// Checks a tile without reading data from it.
     fn check(&self, tile: &TileRef, depth: Depth) -> Result<(), TileError>;
+    /// [`TileStore::check`] when memory and file metadata answer it (a
+    /// size, a checksum verified before), `None` when it would read a file.
+    fn check_now(&self, _tile: &TileRef, _depth: Depth) -> Option<Result<(), TileError>> {
+        None
+    }
+    /// [`TileStore::read`] when memory answers it (decoded chunks kept from
+    /// earlier reads), `None` when it would read a file. What lets a small
+    /// response be answered without a blocking thread.
+    fn read_now(&self, _tile: &TileRef, _var: &VariableDef, _levels: Option<Range<usize>>, _y: Range<usize>, _x: Range<usize>) -> Option<Result<TypedArray, TileError>> {
+        None
+    }
+}
+
+/// A store that answers only from memory: reads and checks that would
+/// touch a file fail, and say so in [`FromMemory::missed`]. Producing a
+/// small response through it on the async runtime is safe; when it
+/// missed, the response is produced again on a blocking thread.
+pub struct FromMemory {
+    inner: std::sync::Arc<dyn TileStore>,
+    missed: std::sync::atomic::AtomicBool,
+}
+
+impl FromMemory {
+    pub fn new(inner: std::sync::Arc<dyn TileStore>) -> Self {
+        FromMemory { inner, missed: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    /// Whether anything needed a file.
+    pub fn missed(&self) -> bool {
+        self.missed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn miss<T>(&self) -> Result<T, TileError> {
+        self.missed.store(true, std::sync::atomic::Ordering::Relaxed);
+        Err(TileError::Unavailable("not in memory".into()))
+    }
+}
+
+impl TileStore for FromMemory {
+    fn read(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Result<TypedArray, TileError> {
+        self.inner.read_now(tile, var, levels, y, x).unwrap_or_else(|| self.miss())
+    }
+
+    fn check(&self, tile: &TileRef, depth: Depth) -> Result<(), TileError> {
+        self.inner.check_now(tile, depth).unwrap_or_else(|| self.miss())
+    }
 }

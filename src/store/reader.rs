@@ -179,6 +179,11 @@ impl PoolTiles {
 
     /// Checks a tile file's size and (once, while it is unchanged) its
     /// checksum, without opening it.
+    /// Whether the file was verified with this stamp (no file read).
+    fn is_verified(&self, tile: &TileRef, path: &Path, now: Stamp) -> bool {
+        now.0 == tile.bytes && self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path) == Some(&now)
+    }
+
     fn verify_bytes(&self, tile: &TileRef, path: &Path, now: Stamp) -> Result<(), TileError> {
         if now.0 != tile.bytes {
             return Err(damaged(format!("the file is {} bytes long, the catalogue says {} (truncated or replaced)", now.0, tile.bytes)));
@@ -260,6 +265,46 @@ impl TileStore for PoolTiles {
         result
     }
 
+    fn check_now(&self, tile: &TileRef, depth: Depth) -> Option<Result<(), TileError>> {
+        match depth {
+            Depth::Size => Some(self.check(tile, depth)),
+            Depth::Full => {
+                let path = match self.path(tile) {
+                    Ok(p) => p,
+                    Err(e) => return Some(Err(e)),
+                };
+                let now = match stamp(&path) {
+                    Ok(s) => s,
+                    Err(e) => return Some(Err(io_error(&e))),
+                };
+                self.is_verified(tile, &path, now).then_some(Ok(()))
+            }
+        }
+    }
+
+    fn read_now(&self, tile: &TileRef, var: &VariableDef, levels: Option<Range<usize>>, y: Range<usize>, x: Range<usize>) -> Option<Result<TypedArray, TileError>> {
+        let layout = tile.layout.as_ref()?;
+        let cache = self.chunks.as_ref()?;
+        let Storage::Chunked { .. } = &layout.storage else { return None };
+        let path = self.path(tile).ok()?;
+        let now = stamp(&path).ok()?;
+        if !self.is_verified(tile, &path, now) {
+            return None;
+        }
+        let ranges = match Self::file_window(var, &Self::dims(layout), levels, y, x) {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let content = content_id(&tile.checksum)?;
+        let mut decoded = Vec::new();
+        for i in layout.chunks_touching(&ranges) {
+            decoded.push((i, cache.get(&(content, i as u32))?));
+        }
+        metrics::counter!("tessera_chunk_cache_total", "result" => "hit").increment(decoded.len() as u64);
+        metrics::counter!("tessera_tiles_read_total").increment(1);
+        Some(Self::assembled(layout, var, &ranges, &decoded))
+    }
+
     fn check(&self, tile: &TileRef, depth: Depth) -> Result<(), TileError> {
         match depth {
             Depth::Size => {
@@ -328,13 +373,8 @@ impl PoolTiles {
             (m.len(), i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()), m.ino())
         };
         self.verify_bytes(tile, &path, now)?;
-        let dims: Vec<usize> = layout.shape.iter().map(|&d| d as usize).collect();
-        let lead = usize::from(var.has_time);
-        let ranges = Self::file_window(var, &dims, levels, y, x)?;
+        let ranges = Self::file_window(var, &Self::dims(layout), levels, y, x)?;
         let corrupt = |why: String| damaged(format!("its recorded layout does not read: {why}"));
-        if !layout.fits(var.dtype) {
-            return Err(corrupt(format!("values of {} bytes where {} has {}", layout.elem, var.dtype.name(), var.dtype.size())));
-        }
         let read_at = |offset: u64, len: usize| -> Result<Vec<u8>, TileError> {
             if offset.checked_add(len as u64).is_none_or(|end| end > now.0) {
                 return Err(corrupt(format!("{len} bytes at {offset} lie past the end of the file")));
@@ -343,13 +383,17 @@ impl PoolTiles {
             file.read_exact_at(&mut buf, offset).map_err(|e| io_error(&e))?;
             Ok(buf)
         };
-        let a = match &layout.storage {
+        match &layout.storage {
             Storage::Contiguous { .. } => {
                 let mut bytes = Vec::new();
                 for (offset, len) in layout.runs(&ranges) {
                     bytes.extend(read_at(offset, len)?);
                 }
-                layout.values_from_runs(var.dtype, &ranges, bytes).map_err(corrupt)?
+                if !layout.fits(var.dtype) {
+                    return Err(corrupt(format!("values of {} bytes where {} has {}", layout.elem, var.dtype.name(), var.dtype.size())));
+                }
+                let a = layout.values_from_runs(var.dtype, &ranges, bytes).map_err(corrupt)?;
+                Ok(a.drop_leading(usize::from(var.has_time)))
             }
             Storage::Chunked { chunks, .. } => {
                 let need = layout.chunks_touching(&ranges);
@@ -382,11 +426,20 @@ impl PoolTiles {
                 if let Some(cache) = &self.chunks {
                     metrics::gauge!("tessera_chunk_cache_bytes").set(cache.weight() as f64);
                 }
-                let parts: Vec<(usize, &[u8])> = decoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
-                layout.assemble(var.dtype, &ranges, &parts).map_err(corrupt)?
+                Self::assembled(layout, var, &ranges, &decoded)
             }
-        };
-        Ok(a.drop_leading(lead))
+        }
+    }
+
+    fn dims(layout: &TileLayout) -> Vec<usize> {
+        layout.shape.iter().map(|&d| d as usize).collect()
+    }
+
+    /// Decoded chunks copied into the window, as `[level?, y, x]`.
+    fn assembled(layout: &TileLayout, var: &VariableDef, ranges: &[Range<usize>], decoded: &[(usize, Arc<Vec<u8>>)]) -> Result<TypedArray, TileError> {
+        let parts: Vec<(usize, &[u8])> = decoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+        let a = layout.assemble(var.dtype, ranges, &parts).map_err(|why| damaged(format!("its recorded layout does not read: {why}")))?;
+        Ok(a.drop_leading(usize::from(var.has_time)))
     }
 
     /// Reads through libnetcdf (under its process-wide lock).
