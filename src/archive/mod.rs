@@ -105,7 +105,7 @@ pub struct Archive {
 pub const MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Tiles of one data array: (time, tx, ty) -> file.
-type TileMap = HashMap<(Option<i64>, u32, u32), TileRef>;
+type TileMap = HashMap<(Option<i64>, u32, u32), Arc<TileRef>>;
 
 /// Tiles verified before the first byte of a response: all of them up to
 /// this many; a larger request verifies the rest as it reads them (a
@@ -210,7 +210,6 @@ impl Archive {
                 tx: (xr.start / tw) as u32..(xr.last() / tw + 1) as u32,
                 ty: (yr.start / th) as u32..(yr.last() / th + 1) as u32,
             };
-            let mut map = TileMap::new();
             let found = match served.tile_index.get(&q) {
                 Some(found) => {
                     metrics::counter!("tessera_tile_index_total", "result" => "hit").increment(1);
@@ -221,30 +220,34 @@ impl Archive {
                     let started = std::time::Instant::now();
                     let found = self.catalogue.tiles(&q).await;
                     metrics::histogram!("tessera_catalogue_query_seconds", "op" => "tiles").record(started.elapsed().as_secs_f64());
-                    let found = Arc::new(found?);
+                    let refs: Vec<Arc<TileRef>> = found?
+                        .into_iter()
+                        .map(|t| {
+                            Arc::new(TileRef {
+                                key: TileKey { dataset: def.name.to_string(), variable: var.def.name.clone(), time: t.time.map(|t| t.0), tx: t.tx, ty: t.ty },
+                                rel: t.path,
+                                bytes: t.bytes,
+                                checksum: t.checksum,
+                                time_text: t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x)),
+                                // A layout that does not decode leaves the
+                                // tile to libnetcdf (and to fsck, which
+                                // reports it).
+                                layout: t.layout.as_deref().and_then(|b| crate::store::layout::TileLayout::decode(b).ok()).map(Arc::new),
+                            })
+                        })
+                        .collect();
+                    let found = Arc::new(refs);
                     served.tile_index.keep(q, found.clone());
                     found
                 }
             };
-            for t in found.iter() {
-                let tile = TileRef {
-                    key: TileKey { dataset: def.name.to_string(), variable: var.def.name.clone(), time: t.time.map(|t| t.0), tx: t.tx, ty: t.ty },
-                    rel: t.path.clone(),
-                    bytes: t.bytes,
-                    checksum: t.checksum.clone(),
-                    time_text: t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x)),
-                    // A layout that does not decode leaves the tile to
-                    // libnetcdf (and to fsck, which reports it).
-                    layout: t.layout.as_deref().and_then(|b| crate::store::layout::TileLayout::decode(b).ok()).map(Arc::new),
-                };
-                map.insert((tile.key.time, t.tx, t.ty), tile);
-            }
+            let map: TileMap = found.iter().map(|t| ((t.key.time, t.key.tx, t.key.ty), t.clone())).collect();
             tiles.insert(a.path.clone(), map);
         }
         // Every planned tile must be what its catalogue row says before the
         // status line goes out: present with its size, and (up to
         // VERIFY_AHEAD_TILES of them) checksum and identity verified.
-        let mut all: Vec<TileRef> = tiles.values().flat_map(|m| m.values().cloned()).collect();
+        let mut all: Vec<Arc<TileRef>> = tiles.values().flat_map(|m| m.values().cloned()).collect();
         // In reading order, so that the tiles verified ahead are the first
         // ones the response needs.
         all.sort_by(|a, b| (a.key.time, a.key.ty, a.key.tx, &a.key.variable).cmp(&(b.key.time, b.key.ty, b.key.tx, &b.key.variable)));
@@ -252,9 +255,9 @@ impl Archive {
         let store = self.tiles.clone();
         let name = def.name.to_string();
         let check = move |now: bool| {
-            let sizes = all.iter().map(|t| (t, Depth::Size));
-            let full = all.iter().take(VERIFY_AHEAD_TILES).map(|t| (t, Depth::Full));
-            for (t, depth) in sizes.chain(full) {
+            // The first tiles fully (size and checksum), the rest by size.
+            for (i, t) in all.iter().enumerate() {
+                let depth = if i < VERIFY_AHEAD_TILES { Depth::Full } else { Depth::Size };
                 let result = if now {
                     match store.check_now(t, depth) {
                         Some(r) => r,

@@ -4,7 +4,8 @@
 
 use super::ArchiveError;
 use super::lookup::Lookup;
-use crate::catalogue::{Dataset, TileQuery, TileRecord, TimeSlice, Variable};
+use crate::catalogue::{Dataset, TileQuery, TimeSlice, Variable};
+use crate::store::port::TileRef;
 use crate::dap::das::{Das, VarAttrs};
 use crate::dap::view::{self, Array, Subset, View, ViewVar};
 use crate::model::{AuxVar, Attribute, Axis, DataType, Timestamp, TypedArray};
@@ -52,18 +53,18 @@ pub struct ServedDataset {
 /// rows held ([`TileIndex::MAX_ROWS`]); when full, it starts afresh.
 #[derive(Default)]
 pub(super) struct TileIndex {
-    found: std::sync::Mutex<(HashMap<TileQuery, Arc<Vec<TileRecord>>>, usize)>,
+    found: std::sync::Mutex<(HashMap<TileQuery, Arc<Vec<Arc<TileRef>>>>, usize)>,
 }
 
 impl TileIndex {
     /// About 200 bytes each: 20 MB per served dataset at most.
     const MAX_ROWS: usize = 100_000;
 
-    pub(super) fn get(&self, q: &TileQuery) -> Option<Arc<Vec<TileRecord>>> {
+    pub(super) fn get(&self, q: &TileQuery) -> Option<Arc<Vec<Arc<TileRef>>>> {
         self.found.lock().unwrap_or_else(|p| p.into_inner()).0.get(q).cloned()
     }
 
-    pub(super) fn keep(&self, q: TileQuery, rows: Arc<Vec<TileRecord>>) {
+    pub(super) fn keep(&self, q: TileQuery, rows: Arc<Vec<Arc<TileRef>>>) {
         let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
         if rows.len() > Self::MAX_ROWS {
             return;

@@ -765,8 +765,8 @@ pub struct SqliteCatalogue {
     pool: SqlitePool,
     /// `<db>.locks`, or None for an in-memory database (in-process locks).
     lock_dir: Option<std::path::PathBuf>,
-    /// The database file, or None in memory.
-    db_file: Option<std::path::PathBuf>,
+    /// The database's write-ahead log (`<db>-wal`), or None in memory.
+    wal_file: Option<std::path::PathBuf>,
     local_locks: super::memory::MemoryCatalogue,
 }
 
@@ -784,23 +784,21 @@ fn try_flock(path: &std::path::Path) -> std::io::Result<Option<std::fs::File>> {
 }
 
 impl SqliteCatalogue {
-    /// Size, modification time and inode of the database file and its
-    /// write-ahead log, hashed: every commit (from any process) appends to
-    /// the log or, at a checkpoint, writes the file, so an unchanged token
-    /// means nothing was committed, short of two commits within one tick of
-    /// the filesystem's clock that leave the log as long as it was. Callers
+    /// Size, modification time and inode of the write-ahead log, hashed:
+    /// every commit (from any process) writes to the log, so an unchanged
+    /// token means nothing was committed, short of a commit within one tick
+    /// of the filesystem's clock that leaves a reused log as long as it
+    /// was. Callers
     /// therefore ask again at least every second (see
     /// [`Catalogue::change_token`]).
     fn token(&self) -> Option<u64> {
         use std::hash::{Hash, Hasher};
         use std::os::unix::fs::MetadataExt;
-        let db = self.db_file.as_ref()?;
+        let db = self.wal_file.as_ref()?;
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        for p in [db.clone(), std::path::PathBuf::from(format!("{}-wal", db.display()))] {
-            match std::fs::metadata(&p) {
-                Ok(m) => (m.len(), m.mtime(), m.mtime_nsec(), m.ino()).hash(&mut h),
-                Err(e) => e.kind().hash(&mut h),
-            }
+        match std::fs::metadata(db) {
+            Ok(m) => (m.len(), m.mtime(), m.mtime_nsec(), m.ino()).hash(&mut h),
+            Err(e) => e.kind().hash(&mut h),
         }
         Some(h.finish())
     }
@@ -890,8 +888,8 @@ impl SqliteCatalogue {
             .connect_with(opts)
             .await
             .map_err(map_err)?;
-        let db_file = lock_dir.as_ref().and_then(|d| d.to_str()).and_then(|d| d.strip_suffix(".locks")).map(std::path::PathBuf::from);
-        let cat = SqliteCatalogue { pool, lock_dir, db_file, local_locks: Default::default() };
+        let wal_file = lock_dir.as_ref().and_then(|d| d.to_str()).and_then(|d| d.strip_suffix(".locks")).map(|db| std::path::PathBuf::from(format!("{db}-wal")));
+        let cat = SqliteCatalogue { pool, lock_dir, wal_file, local_locks: Default::default() };
         if migrate {
             // The lock is held already (see above); an in-memory database
             // is this process's alone.

@@ -86,7 +86,12 @@ pub fn subset_dds(subset: &Subset) -> String {
 /// Exact `Content-Length` of a whole `.dods` response (DDS text,
 /// `Data:\n`, XDR body); `None` if a String or Url array is sent.
 pub fn dods_len(subset: &Subset) -> Option<u64> {
-    Some(subset_dds(subset).len() as u64 + 6 + subset.dods_data_len()?)
+    dods_len_of(&subset_dds(subset), subset)
+}
+
+/// [`dods_len`] with the subset's DDS already rendered.
+pub fn dods_len_of(dds: &str, subset: &Subset) -> Option<u64> {
+    Some(dds.len() as u64 + 6 + subset.dods_data_len()?)
 }
 
 fn view_dims(a: &Array) -> Vec<(&str, usize)> {

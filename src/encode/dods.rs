@@ -12,15 +12,19 @@ use std::ops::Range;
 /// A planned `.dods` response.
 pub struct Dods {
     pub plan: Plan,
+    /// The subset's DDS, which opens the response.
+    dds: String,
     len: u64,
 }
 
 impl Dods {
     /// `None` when the length cannot be known (String arrays, never in a
-    /// served dataset).
-    pub fn new(plan: Plan) -> Option<Dods> {
-        let len = crate::dap::dds::dods_len(&plan.subset)?;
-        Some(Dods { plan, len })
+    /// served dataset). `dds`: the subset's DDS, when the caller rendered
+    /// it already.
+    pub fn new(plan: Plan, dds: Option<String>) -> Option<Dods> {
+        let dds = dds.unwrap_or_else(|| crate::dap::dds::subset_dds(&plan.subset));
+        let len = crate::dap::dds::dods_len_of(&dds, &plan.subset)?;
+        Some(Dods { plan, dds, len })
     }
 }
 
@@ -36,7 +40,7 @@ impl Encoder for Dods {
     }
     fn produce(&self, tiles: &dyn TileStore, _range: Range<u64>, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
         let mut out = Out::new(sink);
-        produce_dods(&self.plan, tiles, &mut out)?;
+        produce_dods(&self.plan, &self.dds, tiles, &mut out)?;
         out.flush()
     }
 }
@@ -59,8 +63,8 @@ fn encode_band(enc: &mut xdr::ArrayEncoder, band: &TypedArray, out: &mut Vec<u8>
     .map_err(xdr_err)
 }
 
-fn produce_dods(plan: &Plan, reader: &dyn TileStore, out: &mut Out<'_>) -> Result<(), Stop> {
-    out.buf.extend_from_slice(crate::dap::dds::subset_dds(&plan.subset).as_bytes());
+fn produce_dods(plan: &Plan, dds: &str, reader: &dyn TileStore, out: &mut Out<'_>) -> Result<(), Stop> {
+    out.buf.extend_from_slice(dds.as_bytes());
     out.buf.extend_from_slice(b"Data:\n");
     for a in plan.subset.arrays() {
         if plan.dataset.data_variable(&a.name).is_some() {

@@ -122,7 +122,16 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         Suffix::Dods | Suffix::Ascii => Some(served.resolve(query)?),
         _ => None,
     };
-    let dods_len = subset.as_ref().and_then(crate::dap::dds::dods_len);
+    // The DDS a .dods response opens with, rendered once.
+    let dds = match (suffix, &subset) {
+        (Suffix::Dods, Some(s)) => Some(crate::dap::dds::subset_dds(s)),
+        _ => None,
+    };
+    let dods_len = match (&subset, &dds) {
+        (Some(s), Some(d)) => crate::dap::dds::dods_len_of(d, s),
+        (Some(s), None) => crate::dap::dds::dods_len(s),
+        _ => None,
+    };
     let small_request = dods_len.is_some_and(|b| b <= SMALL_RESPONSE);
     let permit = if heavy && !small_request { Some(st.heavy_slot().await?) } else { None };
     let mut resp = match suffix {
@@ -140,7 +149,7 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
             let subset = subset.ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "no subset"))?;
             let len = dods_len.ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
             let plan = st.archive.plan(served.clone(), subset, Some(len)).await?;
-            let enc = crate::encode::dods::Dods::new(plan)
+            let enc = crate::encode::dods::Dods::new(plan, dds)
                 .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
             send(st, method, Box::new(enc), StatusCode::OK, None, permit)
         }

@@ -303,88 +303,87 @@ impl TileLayout {
     /// new array of the window's shape. `decoded` holds the chunks
     /// [`Self::chunks_touching`] named, in its order.
     pub fn assemble(&self, dtype: DataType, window: &[Range<usize>], decoded: &[(usize, &[u8])]) -> Result<TypedArray, String> {
-        let Storage::Chunked { chunk, .. } = &self.storage else {
-            return Err("not a chunked layout".into());
-        };
         if !self.fits(dtype) {
             return Err(format!("the tile holds values of {} bytes, {} expected", self.elem, dtype.size()));
         }
-        let elem = usize::from(self.elem);
         let out_shape: Vec<usize> = window.iter().map(|r| r.len()).collect();
-        let chunk: Vec<usize> = chunk.iter().map(|&c| c as usize).collect();
-        let grid: Vec<usize> = self.shape.iter().zip(&chunk).map(|(&d, &c)| (d as usize).div_ceil(c)).collect();
-        let n = window.len();
+        let total: usize = out_shape.iter().product();
         with_data_type!(dtype, T => {
-            let total: usize = out_shape.iter().product();
             let mut values: Vec<T> = vec![T::default(); total];
-            {
-                // SAFETY: T is a plain numeric type (no padding, every bit
-                // pattern valid), so its storage may be written as bytes.
-                let out: &mut [u8] = unsafe {
-                    std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), total * elem)
-                };
-                for &(ci, bytes) in decoded {
-                    if bytes.len() != Self::chunk_bytes(&self.chunk_u64(), self.elem) {
-                        return Err("a decoded chunk has the wrong size".into());
-                    }
-                    // The chunk's position in the grid, then its origin.
-                    let mut pos = vec![0usize; n];
-                    let mut rest = ci;
-                    for d in (0..n).rev() {
-                        pos[d] = rest % grid[d];
-                        rest /= grid[d];
-                    }
-                    let origin: Vec<usize> = pos.iter().zip(&chunk).map(|(&p, &c)| p * c).collect();
-                    // The intersection of chunk and window, per dimension.
-                    let mut lo = vec![0usize; n];
-                    let mut hi = vec![0usize; n];
-                    for d in 0..n {
-                        lo[d] = window[d].start.max(origin[d]);
-                        hi[d] = window[d].end.min(origin[d] + chunk[d]);
-                        if lo[d] >= hi[d] {
-                            return Err("a decoded chunk lies outside the window".into());
-                        }
-                    }
-                    let run = (hi[n - 1] - lo[n - 1]) * elem;
-                    // Walk the intersection's rows (all dimensions but the last).
-                    let mut idx = lo.clone();
-                    loop {
-                        let mut src = 0usize;
-                        let mut dst = 0usize;
-                        for d in 0..n {
-                            src = src * chunk[d] + (idx[d] - origin[d]);
-                            dst = dst * out_shape[d] + (idx[d] - window[d].start);
-                        }
-                        out[dst * elem..dst * elem + run].copy_from_slice(&bytes[src * elem..src * elem + run]);
-                        // Next row: every dimension but the last.
-                        let mut d = n - 1;
-                        let done = loop {
-                            if d == 0 {
-                                break true;
-                            }
-                            d -= 1;
-                            idx[d] += 1;
-                            if idx[d] < hi[d] {
-                                break false;
-                            }
-                            idx[d] = lo[d];
-                        };
-                        if done {
-                            break;
-                        }
-                    }
-                }
-            }
+            // SAFETY: T is a plain numeric type (no padding, every bit
+            // pattern valid), so its storage may be written as bytes.
+            let out: &mut [u8] = unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), total * dtype.size()) };
+            self.copy_chunks(window, decoded, out)?;
             let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&out_shape), values).map_err(|e| e.to_string())?;
             Ok(IntoTyped::typed(a))
         })
     }
 
-    fn chunk_u64(&self) -> Vec<u64> {
-        match &self.storage {
-            Storage::Chunked { chunk, .. } => chunk.clone(),
-            Storage::Contiguous { .. } => self.shape.clone(),
+    /// The byte copies of [`Self::assemble`], row by row of each chunk's
+    /// intersection with the window.
+    fn copy_chunks(&self, window: &[Range<usize>], decoded: &[(usize, &[u8])], out: &mut [u8]) -> Result<(), String> {
+        const MAX: usize = 8;
+        let Storage::Chunked { chunk, .. } = &self.storage else {
+            return Err("not a chunked layout".into());
+        };
+        let n = window.len();
+        if n != self.shape.len() || n == 0 || n > MAX {
+            return Err(format!("a window of {n} dimensions for a variable of {}", self.shape.len()));
         }
+        let elem = usize::from(self.elem);
+        let want = Self::chunk_bytes(chunk, self.elem);
+        let (mut c, mut grid, mut out_shape) = ([0usize; MAX], [0usize; MAX], [0usize; MAX]);
+        for d in 0..n {
+            c[d] = chunk[d] as usize;
+            grid[d] = (self.shape[d] as usize).div_ceil(c[d]);
+            out_shape[d] = window[d].len();
+        }
+        for &(ci, bytes) in decoded {
+            if bytes.len() != want {
+                return Err("a decoded chunk has the wrong size".into());
+            }
+            // The chunk's origin, then its intersection with the window.
+            let (mut origin, mut lo, mut hi) = ([0usize; MAX], [0usize; MAX], [0usize; MAX]);
+            let mut rest = ci;
+            for d in (0..n).rev() {
+                origin[d] = (rest % grid[d]) * c[d];
+                rest /= grid[d];
+            }
+            for d in 0..n {
+                lo[d] = window[d].start.max(origin[d]);
+                hi[d] = window[d].end.min(origin[d] + c[d]);
+                if lo[d] >= hi[d] {
+                    return Err("a decoded chunk lies outside the window".into());
+                }
+            }
+            let run = (hi[n - 1] - lo[n - 1]) * elem;
+            let mut idx = lo;
+            loop {
+                let (mut src, mut dst) = (0usize, 0usize);
+                for d in 0..n {
+                    src = src * c[d] + (idx[d] - origin[d]);
+                    dst = dst * out_shape[d] + (idx[d] - window[d].start);
+                }
+                out[dst * elem..dst * elem + run].copy_from_slice(&bytes[src * elem..src * elem + run]);
+                // Next row: every dimension but the last.
+                let mut d = n - 1;
+                let done = loop {
+                    if d == 0 {
+                        break true;
+                    }
+                    d -= 1;
+                    idx[d] += 1;
+                    if idx[d] < hi[d] {
+                        break false;
+                    }
+                    idx[d] = lo[d];
+                };
+                if done {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The byte runs of a window of contiguous storage, in the window's

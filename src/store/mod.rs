@@ -23,7 +23,7 @@ pub mod tile;
 use crate::model::{Calendar, DatasetName, Timestamp};
 use std::fs;
 use std::io::{self, Read};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The directory of time-invariant tiles.
@@ -86,15 +86,16 @@ impl Pool {
     /// The absolute path of a catalogued relative path. Refuses anything that
     /// could leave the pool (absolute paths, `..`).
     pub fn resolve(&self, rel: &str) -> Result<PathBuf> {
-        let p = Path::new(rel);
+        // Names between slashes, none empty (so not absolute), `.` or `..`:
+        // exactly the paths whose components are all normal.
         let plain = rel.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
-        if !plain || !p.components().all(|c| matches!(c, Component::Normal(_))) {
+        if !plain {
             return Err(StoreError::Invalid {
-                path: p.to_path_buf(),
+                path: PathBuf::from(rel),
                 message: "tile path escapes the pool".into(),
             });
         }
-        Ok(self.root.join(p))
+        Ok(self.root.join(rel))
     }
 
     /// Creates the pool root if needed and checks it is a writable directory.

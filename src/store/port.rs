@@ -63,9 +63,9 @@ pub enum Depth {
     /// Present, with the catalogued size: cheap, done for every tile of a
     /// request before its status line.
     Size,
-    /// The checksum too (a file with another tile's bytes, truncated or
-    /// damaged fails it); reads also check the identity a tile file states
-    /// in its attributes when they open it.
+    /// The size, the checksum (a file with another tile's bytes, truncated
+    /// or damaged fails it) and the identity a tile file states in its
+    /// attributes; a store may remember a file verified while unchanged.
     Full,
 }
 

@@ -315,11 +315,11 @@ impl TileStore for PoolTiles {
                 Ok(())
             }
             Depth::Full => {
-                // Size and checksum; the identity in the file's attributes
-                // is checked when a read opens it (opening every tile of a
-                // request ahead would churn the cache of open files just
-                // before the response reads them). A swapped file fails
-                // its checksum already.
+                // Size, then (once while the file is unchanged) checksum
+                // and the identity in its attributes, without keeping it
+                // open: opening every tile of a request ahead would churn
+                // the cache of open files just before the response reads
+                // them.
                 let path = self.path(tile)?;
                 let now = stamp(&path).map_err(|e| io_error(&e))?;
                 self.verify_bytes(tile, &path, now)
