@@ -1,6 +1,7 @@
 //! Finding the [`TileLayout`] of a variable in a tile file, once: when the
 //! tile is written, by `tessera reindex`, and by `fsck`, which compares it
-//! with the catalogued one.
+//! with the catalogued one. Also the other half of HDF5 used directly:
+//! [`write_chunks`] stores chunks compressed outside the library lock.
 //!
 //! NetCDF-4 tiles are asked through HDF5's own API (`H5Dget_chunk_info`,
 //! HDF5 >= 1.10.5), under libnetcdf's lock. HDF5 is reached through
@@ -40,6 +41,7 @@ struct Hdf5 {
     dget_num_chunks: unsafe extern "C" fn(Hid, Hid, *mut u64) -> Herr,
     dget_chunk_info: unsafe extern "C" fn(Hid, Hid, u64, *mut u64, *mut c_uint, *mut u64, *mut u64) -> Herr,
     dget_offset: unsafe extern "C" fn(Hid) -> u64,
+    dwrite_chunk: unsafe extern "C" fn(Hid, Hid, u32, *const u64, usize, *const c_void) -> Herr,
 }
 
 fn hdf5() -> Option<&'static Hdf5> {
@@ -76,6 +78,7 @@ fn hdf5() -> Option<&'static Hdf5> {
                     dget_num_chunks: std::mem::transmute(sym(c"H5Dget_num_chunks")?),
                     dget_chunk_info: std::mem::transmute(sym(c"H5Dget_chunk_info")?),
                     dget_offset: std::mem::transmute(sym(c"H5Dget_offset")?),
+                    dwrite_chunk: std::mem::transmute(sym(c"H5Dwrite_chunk")?),
                 })
             }
         })
@@ -205,6 +208,58 @@ fn hdf5_layout(path: &Path, var: &str) -> Result<Option<TileLayout>, String> {
             _ => Ok(None),
         }
     }
+}
+
+/// Whether [`write_chunks`] can work here (HDF5 >= 1.10.5 found).
+pub fn can_write_chunks() -> bool {
+    hdf5().is_some()
+}
+
+/// Writes the chunks of `var` in a NetCDF-4 tile whose variable is defined
+/// (chunked, with its filters) but holds no data yet: each chunk is cut
+/// from `values` (native byte order, row-major, `shape` = the variable's
+/// dimensions), shuffled and deflated on every core (rayon), then stored
+/// as is with `H5Dwrite_chunk` under libnetcdf's lock. What libnetcdf
+/// would do one chunk at a time with zlib inside its lock.
+#[allow(clippy::too_many_arguments)]
+pub fn write_chunks(path: &Path, var: &str, values: &[u8], shape: &[usize], chunk: &[usize], elem: usize, shuffle: bool, level: i32) -> Result<(), String> {
+    use rayon::prelude::*;
+    let h = hdf5().ok_or("HDF5's direct chunk write is not available")?;
+    let grid: Vec<usize> = shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).collect();
+    let total: usize = grid.iter().product();
+    let encoded: Vec<Vec<u8>> = (0..total)
+        .into_par_iter()
+        .map(|i| super::layout::encode_chunk(&super::layout::cut_chunk(values, shape, chunk, elem, i), elem, shuffle, level))
+        .collect::<Result<_, _>>()?;
+    use std::os::unix::ffi::OsStrExt;
+    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| "path holds a NUL byte".to_string())?;
+    let cvar = CString::new(format!("/{var}")).map_err(|_| "name holds a NUL byte".to_string())?;
+    let _lock = netcdf_sys::libnetcdf_lock.lock();
+    super::tile::quiet_hdf5();
+    // SAFETY: as in `hdf5_layout`; each buffer outlives its call and its
+    // length is the one passed. H5F_ACC_RDWR = 1, H5P_DEFAULT = 0.
+    unsafe {
+        let file = open((h.fopen)(cpath.as_ptr(), 1, 0), h.fclose, "the file for writing")?;
+        let dset = open((h.dopen)(file.0, cvar.as_ptr(), 0), h.dclose, "the variable")?;
+        for (i, bytes) in encoded.iter().enumerate() {
+            let mut offset = vec![0u64; shape.len()];
+            let mut rest = i;
+            for d in (0..shape.len()).rev() {
+                offset[d] = ((rest % grid[d]) * chunk[d]) as u64;
+                rest /= grid[d];
+            }
+            if (h.dwrite_chunk)(dset.0, 0, 0, offset.as_ptr(), bytes.len(), bytes.as_ptr().cast()) < 0 {
+                return Err(format!("HDF5 cannot write chunk {i}"));
+            }
+        }
+        drop(dset);
+        if (h.fclose)(file.0) < 0 {
+            std::mem::forget(file);
+            return Err("HDF5 cannot close the file".into());
+        }
+        std::mem::forget(file);
+    }
+    Ok(())
 }
 
 /// The header of a NetCDF-3 file (it is at most a few kilobytes for a tile;

@@ -447,6 +447,79 @@ impl TileLayout {
     }
 }
 
+/// One chunk of a variable's values, cut out and padded to the full chunk
+/// shape (HDF5 stores edge chunks whole): `values` holds the variable in
+/// row-major order, `elem` bytes per value; `index` counts chunks
+/// row-major over the chunk grid.
+pub fn cut_chunk(values: &[u8], shape: &[usize], chunk: &[usize], elem: usize, index: usize) -> Vec<u8> {
+    let n = shape.len();
+    let grid: Vec<usize> = shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).collect();
+    let mut origin = vec![0usize; n];
+    let mut rest = index;
+    for d in (0..n).rev() {
+        origin[d] = (rest % grid[d]) * chunk[d];
+        rest /= grid[d];
+    }
+    let mut out = vec![0u8; chunk.iter().product::<usize>() * elem];
+    let run = chunk[n - 1].min(shape[n - 1] - origin[n - 1]) * elem;
+    // Every row of the chunk that lies in the variable.
+    let mut idx = vec![0usize; n];
+    loop {
+        let inside = (0..n - 1).all(|d| origin[d] + idx[d] < shape[d]);
+        if inside {
+            let (mut src, mut dst) = (0usize, 0usize);
+            for d in 0..n {
+                src = src * shape[d] + origin[d] + idx[d];
+                dst = dst * chunk[d] + idx[d];
+            }
+            out[dst * elem..dst * elem + run].copy_from_slice(&values[src * elem..src * elem + run]);
+        }
+        let mut d = n - 1;
+        let done = loop {
+            if d == 0 {
+                break true;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < chunk[d] {
+                break false;
+            }
+            idx[d] = 0;
+        };
+        if done {
+            return out;
+        }
+    }
+}
+
+/// A chunk through HDF5's shuffle and deflate filters, as HDF5 would store
+/// it (a zlib stream of the byte planes), compressed with libdeflate at
+/// `level`.
+pub fn encode_chunk(raw: &[u8], elem: usize, shuffle: bool, level: i32) -> Result<Vec<u8>, String> {
+    let shuffled;
+    let input = if shuffle && elem > 1 {
+        let n = raw.len() / elem;
+        let mut out = vec![0u8; raw.len()];
+        for (i, v) in raw.chunks_exact(elem).enumerate() {
+            for (b, &x) in v.iter().enumerate() {
+                out[b * n + i] = x;
+            }
+        }
+        let tail = n * elem;
+        out[tail..].copy_from_slice(&raw[tail..]);
+        shuffled = out;
+        &shuffled[..]
+    } else {
+        raw
+    };
+    let lvl = libdeflater::CompressionLvl::new(level).map_err(|_| format!("deflate level {level}"))?;
+    let mut c = libdeflater::Compressor::new(lvl);
+    let mut out = vec![0u8; c.zlib_compress_bound(input.len())];
+    let n = c.zlib_compress(input, &mut out).map_err(|e| format!("deflate: {e}"))?;
+    out.truncate(n);
+    Ok(out)
+}
+
 /// zlib-wrapped deflate (HDF5's deflate filter) into exactly `want` bytes,
 /// with libdeflate.
 fn inflate(input: &[u8], want: usize) -> Result<Vec<u8>, String> {
@@ -568,6 +641,29 @@ mod tests {
         assert_eq!(l.runs(&[0..1, 1..3, 2..4]), vec![(114, 4), (124, 4)]);
         let a = l.values_from_runs(DataType::I16, &[0..1, 0..1, 0..2], vec![0x01, 0x02, 0xff, 0xfe]).unwrap();
         assert_eq!(a.to_f64_vec(), vec![258.0, -2.0]);
+    }
+
+    /// Chunks cut, shuffled and deflated come back through decode_chunk
+    /// as the variable's values.
+    #[test]
+    fn cut_and_encoded_chunks_decode_to_the_source() {
+        let shape = [1usize, 10, 7];
+        let chunk = [1usize, 4, 4];
+        let values: Vec<u8> = (0..70u32).flat_map(|v| (v * 3).to_ne_bytes()).collect();
+        let mut l = chunked(&[1, 10, 7], &[1, 4, 4]);
+        if let Storage::Chunked { filters, .. } = &mut l.storage {
+            *filters = vec![Filter::Shuffle, Filter::Deflate];
+        }
+        let mut parts = Vec::new();
+        for i in 0..9 {
+            let raw = cut_chunk(&values, &shape, &chunk, 4, i);
+            assert_eq!(raw.len(), 64);
+            let z = encode_chunk(&raw, 4, true, 4).unwrap();
+            parts.push(l.decode_chunk(&z, 0).unwrap());
+        }
+        let decoded: Vec<(usize, &[u8])> = parts.iter().enumerate().map(|(i, b)| (i, b.as_slice())).collect();
+        let a = l.assemble(DataType::U32, &[0..1, 0..10, 0..7], &decoded).unwrap();
+        assert_eq!(a.to_f64_vec(), (0..70).map(|v| f64::from(v * 3)).collect::<Vec<_>>());
     }
 
     #[test]

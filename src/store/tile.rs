@@ -315,18 +315,39 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
         let mut v = file.variable_mut(xname).expect("defined above");
         put_coord(&mut v, ds.grid.x.dtype, &ds.grid.x.values[w.x..w.x + w.w], classic).map_err(&err)?;
     }
-    {
+    let expected: Vec<usize> = level.map(|l| vec![l.len()]).unwrap_or_default().into_iter().chain([w.h, w.w]).collect();
+    if data.shape() != expected.as_slice() {
+        return Err(StoreError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("tile data has shape {:?}, expected {expected:?}", data.shape()),
+        });
+    }
+    // Deflate tiles: the chunks are compressed on every core and stored
+    // as they are (see `inspect::write_chunks`), not one at a time inside
+    // libnetcdf's lock.
+    let direct = ds.format == TileFormat::Nc4Deflate && super::inspect::can_write_chunks();
+    if !direct {
         let mut v = file.variable_mut(&var.name).expect("defined above");
-        let expected: Vec<usize> = level.map(|l| vec![l.len()]).unwrap_or_default().into_iter().chain([w.h, w.w]).collect();
-        if data.shape() != expected.as_slice() {
-            return Err(StoreError::Invalid {
-                path: path.to_path_buf(),
-                message: format!("tile data has shape {:?}, expected {expected:?}", data.shape()),
-            });
-        }
         put_typed(&mut v, data, classic).map_err(&err)?;
     }
     file.close().map_err(&err)?;
+    if direct {
+        let lead = usize::from(spec.time.is_some() && var.has_time);
+        let shape: Vec<usize> = std::iter::repeat_n(1, lead).chain(expected.iter().copied()).collect();
+        let n = shape.len();
+        let mut chunk = vec![1usize; n];
+        chunk[n - 2] = w.h.min(CHUNK);
+        chunk[n - 1] = w.w.min(CHUNK);
+        with_typed_array!(data, a => {
+            let a = a.as_standard_layout();
+            let values = a.as_slice().expect("standard layout");
+            // SAFETY: plain numeric values seen as their bytes (native order,
+            // which is the order libnetcdf gives NetCDF-4 variables).
+            let bytes = unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) };
+            super::inspect::write_chunks(path, &var.name, bytes, &shape, &chunk, var.dtype.size(), true, ds.deflate_level.clamp(1, 9) as i32)
+        })
+        .map_err(|message| StoreError::Invalid { path: path.to_path_buf(), message })?;
+    }
     Ok(())
 }
 
