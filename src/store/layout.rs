@@ -249,21 +249,14 @@ impl TileLayout {
         let spans: Vec<Range<usize>> =
             window.iter().zip(chunk).map(|(r, &c)| r.start / c as usize..(r.end - 1) / c as usize + 1).collect();
         let mut out = Vec::new();
-        let mut idx: Vec<usize> = spans.iter().map(|s| s.start).collect();
+        let (lo, hi): (Vec<usize>, Vec<usize>) = spans.iter().map(|s| (s.start, s.end)).unzip();
+        let n = lo.len();
+        let mut idx = lo.clone();
         loop {
             out.push(idx.iter().zip(&grid).fold(0, |acc, (&i, &g)| acc * g + i));
             // Next index, last dimension fastest.
-            let mut d = idx.len();
-            loop {
-                if d == 0 {
-                    return out;
-                }
-                d -= 1;
-                idx[d] += 1;
-                if idx[d] < spans[d].end {
-                    break;
-                }
-                idx[d] = spans[d].start;
+            if !advance(&mut idx, &lo, &hi, n) {
+                return out;
             }
         }
     }
@@ -366,19 +359,7 @@ impl TileLayout {
                 }
                 out[dst * elem..dst * elem + run].copy_from_slice(&bytes[src * elem..src * elem + run]);
                 // Next row: every dimension but the last.
-                let mut d = n - 1;
-                let done = loop {
-                    if d == 0 {
-                        break true;
-                    }
-                    d -= 1;
-                    idx[d] += 1;
-                    if idx[d] < hi[d] {
-                        break false;
-                    }
-                    idx[d] = lo[d];
-                };
-                if done {
+                if !advance(&mut idx[..n], &lo[..n], &hi[..n], n - 1) {
                     break;
                 }
             }
@@ -397,7 +378,8 @@ impl TileLayout {
         let elem = u64::from(self.elem);
         let run = window[n - 1].len() * usize::from(self.elem);
         let mut out: Vec<(u64, usize)> = Vec::new();
-        let mut idx: Vec<usize> = window.iter().map(|r| r.start).collect();
+        let (lo, hi): (Vec<usize>, Vec<usize>) = window.iter().map(|r| (r.start, r.end)).unzip();
+        let mut idx = lo.clone();
         loop {
             let linear = idx.iter().zip(&self.shape).fold(0u64, |acc, (&i, &d)| acc * d + i as u64);
             let at = offset + linear * elem;
@@ -406,17 +388,8 @@ impl TileLayout {
                 _ => out.push((at, run)),
             }
             // Next row: every dimension but the last.
-            let mut d = n - 1;
-            loop {
-                if d == 0 {
-                    return out;
-                }
-                d -= 1;
-                idx[d] += 1;
-                if idx[d] < window[d].end {
-                    break;
-                }
-                idx[d] = window[d].start;
+            if !advance(&mut idx, &lo, &hi, n - 1) {
+                return out;
             }
         }
     }
@@ -447,6 +420,21 @@ impl TileLayout {
     }
 }
 
+/// Advances `idx` odometer-style over `lo[d]..hi[d]` in the dimensions
+/// before `upto` (the last one fastest); `false` once every index was seen.
+fn advance(idx: &mut [usize], lo: &[usize], hi: &[usize], upto: usize) -> bool {
+    let mut d = upto;
+    while d > 0 {
+        d -= 1;
+        idx[d] += 1;
+        if idx[d] < hi[d] {
+            return true;
+        }
+        idx[d] = lo[d];
+    }
+    false
+}
+
 /// One chunk of a variable's values, cut out and padded to the full chunk
 /// shape (HDF5 stores edge chunks whole): `values` holds the variable in
 /// row-major order, `elem` bytes per value; `index` counts chunks
@@ -474,19 +462,7 @@ pub fn cut_chunk(values: &[u8], shape: &[usize], chunk: &[usize], elem: usize, i
             }
             out[dst * elem..dst * elem + run].copy_from_slice(&values[src * elem..src * elem + run]);
         }
-        let mut d = n - 1;
-        let done = loop {
-            if d == 0 {
-                break true;
-            }
-            d -= 1;
-            idx[d] += 1;
-            if idx[d] < chunk[d] {
-                break false;
-            }
-            idx[d] = 0;
-        };
-        if done {
+        if !advance(&mut idx, &vec![0; n], chunk, n - 1) {
             return out;
         }
     }
