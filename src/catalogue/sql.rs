@@ -604,7 +604,7 @@ macro_rules! sql_catalogue {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
+                self.commit_change(tx).await?;
                 row.into_dataset()
             }
 
@@ -651,7 +651,7 @@ macro_rules! sql_catalogue {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
+                self.commit_change(tx).await?;
                 row.into_dataset()
             }
 
@@ -712,7 +712,7 @@ macro_rules! sql_catalogue {
                 ] {
                     sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(map_err)?;
                 }
-                tx.commit().await.map_err(map_err)?;
+                self.commit_change(tx).await?;
                 Ok(true)
             }
 
@@ -747,7 +747,7 @@ macro_rules! sql_catalogue {
                         .await
                         .map_err(map_err)?;
                 }
-                tx.commit().await.map_err(map_err)?;
+                self.commit_change(tx).await?;
                 Ok(changed)
             }
         }
@@ -801,6 +801,12 @@ impl SqliteCatalogue {
             Err(e) => e.kind().hash(&mut h),
         }
         Some(h.finish())
+    }
+
+    /// Commits a transaction that changed a dataset (other processes see
+    /// it through the change token).
+    async fn commit_change(&self, tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> Result<()> {
+        tx.commit().await.map_err(map_err)
     }
 
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
@@ -909,13 +915,92 @@ sql_catalogue!(SqliteCatalogue, SqlitePool, "sqlite", SQLITE_MIGRATOR);
 /// writer that dies releases its lock with its session.
 pub struct PostgresCatalogue {
     pool: PgPool,
+    changes: std::sync::Arc<Changes>,
+}
+
+/// The channel every change to a dataset is announced on (`pg_notify` in
+/// the changing transaction, delivered when it commits).
+const CHANGES_CHANNEL: &str = "tessera_changes";
+
+/// What this process heard on [`CHANGES_CHANNEL`]: a count that moves with
+/// every notification, and whether it is listening at all.
+struct Changes {
+    heard: std::sync::atomic::AtomicU64,
+    listening: std::sync::atomic::AtomicBool,
+    started: std::sync::Once,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes { heard: Default::default(), listening: Default::default(), started: std::sync::Once::new() }
+    }
+}
+
+/// Listens on [`CHANGES_CHANNEL`] for as long as the catalogue lives;
+/// while it cannot, `listening` is false and callers ask for versions
+/// again. A lost connection may have lost notifications: the count moves
+/// for it too.
+async fn listen_for_changes(pool: PgPool, changes: std::sync::Weak<Changes>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    loop {
+        let listener = async {
+            let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            l.listen(CHANGES_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        match listener.await {
+            Ok(mut l) => {
+                {
+                    let Some(c) = changes.upgrade() else { return };
+                    c.heard.fetch_add(1, SeqCst);
+                    c.listening.store(true, SeqCst);
+                }
+                loop {
+                    let got = l.try_recv().await;
+                    let Some(c) = changes.upgrade() else { return };
+                    c.heard.fetch_add(1, SeqCst);
+                    match got {
+                        // A notification, or a connection lost and made
+                        // again (listening again, maybe after a gap).
+                        Ok(_) => {}
+                        Err(e) => {
+                            c.listening.store(false, SeqCst);
+                            tracing::warn!(error = %e, "not listening for catalogue changes; asking on every request until it is back");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                let Some(c) = changes.upgrade() else { return };
+                c.listening.store(false, SeqCst);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 impl PostgresCatalogue {
-    /// None: every request asks for the dataset's version (one indexed
-    /// query); a LISTEN/NOTIFY channel could stand in for it.
+    /// The count of changes heard, while listening (started by the first
+    /// call, on a tokio runtime); `None` otherwise, so that every request
+    /// asks for the dataset's version. A notification arrives within
+    /// milliseconds of its commit.
     fn token(&self) -> Option<u64> {
-        None
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.changes.started.is_completed() {
+            let Ok(rt) = tokio::runtime::Handle::try_current() else { return None };
+            self.changes.started.call_once(|| {
+                rt.spawn(listen_for_changes(self.pool.clone(), std::sync::Arc::downgrade(&self.changes)));
+            });
+        }
+        self.changes.listening.load(SeqCst).then(|| self.changes.heard.load(SeqCst))
+    }
+
+    /// Commits a transaction that changed a dataset, announcing it to every
+    /// server listening.
+    async fn commit_change(&self, mut tx: sqlx::Transaction<'static, sqlx::Postgres>) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, '')").bind(CHANGES_CHANNEL).execute(&mut *tx).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
@@ -945,7 +1030,7 @@ impl PostgresCatalogue {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy(url)
             .map_err(map_err)?;
-        let cat = PostgresCatalogue { pool };
+        let cat = PostgresCatalogue { pool, changes: Default::default() };
         if migrate {
             cat.migrate().await?;
         }

@@ -604,3 +604,54 @@ fn slow_clients_cannot_starve_the_server() {
     drop(s);
     assert_eq!(get(&srv.base, "/dap/acc.dods?sst[0][300][400]", &[]).0, 200);
 }
+
+/// A server answers from what it keeps per dataset version without asking
+/// the catalogue on every request (SQLite: the log's metadata; PostgreSQL:
+/// LISTEN/NOTIFY), and still sees a slice another process ingests within
+/// the stated bound of one second.
+fn new_slices_are_seen_within_a_second(catalogue: Option<&str>) {
+    let (dir, cat) = archive(catalogue);
+    let srv = Server::start(dir.path(), &cat, &[]);
+    let times = |base: &str| {
+        let (s, _, body) = get(base, "/dap/acc.dds", &[]);
+        assert_eq!(s, 200);
+        let dds = String::from_utf8(body).unwrap();
+        dds.lines().find_map(|l| l.trim().strip_prefix("Float64 time[time = ").and_then(|r| r.strip_suffix("];")).map(|n| n.parse::<usize>().unwrap())).unwrap()
+    };
+    for _ in 0..20 {
+        assert_eq!(times(&srv.base), 3);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (_, _, body) = get(&srv.base, "/metrics", &[]);
+    let text = String::from_utf8(body).unwrap();
+    let unchanged: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tessera_dataset_views_total{result=\"unchanged\"} "))
+        .map_or(0.0, |v| v.parse().unwrap());
+    assert!(unchanged >= 10.0, "{cat}: {unchanged} of 20 views served without a version query\n{text}");
+    // Three more days, ingested by another process.
+    let later = dir.path().join("later.nc");
+    source::write(&later, &source::Spec { t0: 3.5, ..Default::default() });
+    Cli::new(dir.path(), &cat).ok(&["ingest", "--dataset", "acc", later.to_str().unwrap()]);
+    let committed = Instant::now();
+    loop {
+        if times(&srv.base) == 6 {
+            break;
+        }
+        assert!(committed.elapsed() < Duration::from_secs(1), "{cat}: the new slices were not served within a second");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!("{cat}: new slices served {:.3} s after the ingest returned", committed.elapsed().as_secs_f64());
+}
+
+#[test]
+fn new_slices_are_seen_within_a_second_with_sqlite() {
+    new_slices_are_seen_within_a_second(None);
+}
+
+#[test]
+fn new_slices_are_seen_within_a_second_with_postgres() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let Some(url) = rt.block_on(crate::common::postgres_url()) else { return };
+    new_slices_are_seen_within_a_second(Some(&url));
+}
