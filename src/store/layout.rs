@@ -8,7 +8,7 @@
 //! tessera's deflate tiles). A NetCDF-3 tile variable is contiguous,
 //! big-endian, from its `begin` offset. [`TileLayout`] says which, with the
 //! offsets, sizes and filter masks of every chunk, in a compact binary form
-//! (about 100 bytes for a 1024 x 1024 tile of 16 chunks): the catalogue's
+//! (about 70 bytes for a 1024 x 1024 tile of 16 chunks): the catalogue's
 //! target is tens of millions of tiles.
 //!
 //! This module does no I/O: it encodes and decodes layouts, undoes a
@@ -153,6 +153,16 @@ impl TileLayout {
                 out.push(filters.len() as u8);
                 out.extend(filters.iter().map(|f| f.id()));
                 put_varint(&mut out, chunks.len() as u64);
+                // Tiles written by tessera store every chunk, one after the
+                // other, none with a filter skipped: then offsets and masks
+                // are implied (a size per chunk is all that is left).
+                let no_masks = chunks.iter().flatten().all(|c| c.mask == 0);
+                let packed = chunks.iter().all(Option::is_some)
+                    && chunks.windows(2).all(|w| matches!(w, [Some(a), Some(b)] if a.offset + a.size == b.offset));
+                out.push(u8::from(no_masks) | (u8::from(packed) << 1));
+                if packed {
+                    put_varint(&mut out, chunks.first().copied().flatten().map_or(0, |c| c.offset));
+                }
                 let mut end = 0u64;
                 for c in chunks {
                     match c {
@@ -160,8 +170,12 @@ impl TileLayout {
                         Some(c) => {
                             // size + 1, so that 0 can mean "not written".
                             put_varint(&mut out, c.size + 1);
-                            put_varint(&mut out, zigzag(c.offset as i64 - end as i64));
-                            put_varint(&mut out, u64::from(c.mask));
+                            if !packed {
+                                put_varint(&mut out, zigzag(c.offset as i64 - end as i64));
+                            }
+                            if !no_masks {
+                                put_varint(&mut out, u64::from(c.mask));
+                            }
                             end = c.offset + c.size;
                         }
                     }
@@ -204,18 +218,26 @@ impl TileLayout {
                 if n as u64 != grid {
                     return Err(format!("layout lists {n} chunks for a grid of {grid}"));
                 }
+                let flags = i.byte()?;
+                if flags > 3 {
+                    return Err(format!("layout has flags {flags}"));
+                }
+                let (no_masks, packed) = (flags & 1 != 0, flags & 2 != 0);
+                let mut end = if packed { i.varint()? } else { 0 };
                 let mut chunks = Vec::with_capacity(n);
-                let mut end = 0u64;
                 for _ in 0..n {
                     let size = i.varint()?;
                     if size == 0 {
+                        if packed {
+                            return Err("a packed layout lacks a chunk".into());
+                        }
                         chunks.push(None);
                         continue;
                     }
-                    let offset = (end as i64 + unzigzag(i.varint()?)) as u64;
-                    let mask = u32::try_from(i.varint()?).map_err(|_| "layout has a bad filter mask".to_string())?;
+                    let offset = if packed { end } else { end.checked_add_signed(unzigzag(i.varint()?)).ok_or("layout has a bad offset")? };
+                    let mask = if no_masks { 0 } else { u32::try_from(i.varint()?).map_err(|_| "layout has a bad filter mask".to_string())? };
                     let c = Chunk { offset, size: size - 1, mask };
-                    end = c.offset + c.size;
+                    end = c.offset.checked_add(c.size).ok_or("layout has a bad size")?;
                     chunks.push(Some(c));
                 }
                 Storage::Chunked { chunk, filters, chunks }
@@ -558,6 +580,11 @@ mod tests {
         let bytes = l.encode();
         assert!(bytes.len() <= 110, "{} bytes", bytes.len());
         assert_eq!(TileLayout::decode(&bytes).unwrap(), l);
+        // Chunks one after the other, no filter skipped: a size each.
+        let packed = chunked(&[1, 1024, 1024], &[1, 256, 256]);
+        let bytes = packed.encode();
+        assert!(bytes.len() <= 70, "{} bytes", bytes.len());
+        assert_eq!(TileLayout::decode(&bytes).unwrap(), packed);
         let c = TileLayout { shape: vec![3, 5], elem: 8, big_endian: true, storage: Storage::Contiguous { offset: 1234 } };
         assert_eq!(TileLayout::decode(&c.encode()).unwrap(), c);
         // Damage is refused, never misread.
