@@ -47,24 +47,27 @@ pub struct ServedDataset {
     pub(super) tile_index: TileIndex,
 }
 
+/// The tiles one lookup found, ready for reading.
+pub(super) type Tiles = Arc<Vec<Arc<TileRef>>>;
+
 /// Tile lookups of one dataset version, kept in memory: tiles change only
 /// with the dataset's version, and a new version is a new
 /// [`ServedDataset`], so nothing here is ever stale. Bounded by the tile
 /// rows held ([`TileIndex::MAX_ROWS`]); when full, it starts afresh.
 #[derive(Default)]
 pub(super) struct TileIndex {
-    found: std::sync::Mutex<(HashMap<TileQuery, Arc<Vec<Arc<TileRef>>>>, usize)>,
+    found: std::sync::Mutex<(HashMap<TileQuery, Tiles>, usize)>,
 }
 
 impl TileIndex {
     /// About 200 bytes each: 20 MB per served dataset at most.
     const MAX_ROWS: usize = 100_000;
 
-    pub(super) fn get(&self, q: &TileQuery) -> Option<Arc<Vec<Arc<TileRef>>>> {
+    pub(super) fn get(&self, q: &TileQuery) -> Option<Tiles> {
         self.found.lock().unwrap_or_else(|p| p.into_inner()).0.get(q).cloned()
     }
 
-    pub(super) fn keep(&self, q: TileQuery, rows: Arc<Vec<Arc<TileRef>>>) {
+    pub(super) fn keep(&self, q: TileQuery, rows: Tiles) {
         let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
         if rows.len() > Self::MAX_ROWS {
             return;

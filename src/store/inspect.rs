@@ -44,6 +44,8 @@ struct Hdf5 {
     dwrite_chunk: unsafe extern "C" fn(Hid, Hid, u32, *const u64, usize, *const c_void) -> Herr,
 }
 
+// Each transmute's target is the type of the field it fills.
+#[allow(clippy::missing_transmute_annotations)]
 fn hdf5() -> Option<&'static Hdf5> {
     static FOUND: std::sync::OnceLock<Option<Hdf5>> = std::sync::OnceLock::new();
     FOUND
