@@ -13,15 +13,16 @@
 //!
 //! **No tile is served unverified.** Before a tile file's first read, its
 //! size and blake3 checksum are compared with its catalogue row (a file
-//! swapped for another tile, truncated or with one flipped bit fails), and
-//! the identity it carries in its attributes (dataset, variable, time,
-//! tile index) with the key the request expects. Tile files are never
+//! swapped for another tile, truncated or with one flipped bit fails), the
+//! identity it carries in its attributes (dataset, variable, time, tile
+//! index) with the key the request expects, and its recorded layout with
+//! the one the file has. Tile files are never
 //! rewritten in place (see [`super::write_new`]), so a verified file stays
 //! verified while its size, modification time and inode are unchanged;
 //! the store remembers that for [`VERIFIED_MEMORY`] files. The cost: one
 //! sequential read and hash of the file at blake3's speed (about 1.3 GB/s
-//! measured here, so 2-3 ms for a 3.4 MB tile against 13 ms to inflate
-//! it), once.
+//! measured here, so 2-3 ms for a 3.4 MB tile), and a look at its header
+//! and chunk index, once.
 
 use super::layout::{Storage, TileLayout};
 use super::port::{Depth, TileError, TileRef, TileStore};
@@ -62,6 +63,14 @@ fn content_id(checksum: &str) -> Option<u128> {
 
 /// Verified files remembered (about 100 bytes each).
 pub const VERIFIED_MEMORY: usize = 200_000;
+
+/// A verified file: its stamp then, and the recorded layout it matched.
+type Verified = (Stamp, Option<Arc<TileLayout>>);
+
+/// Whether a tile is the one verified (same stamp, same layout).
+fn same(v: Option<&Verified>, now: Stamp, layout: &Option<Arc<TileLayout>>) -> bool {
+    v.is_some_and(|(s, l)| *s == now && l == layout)
+}
 
 /// Size, modification time and inode: a verified file is known again by them.
 type Stamp = (u64, i128, u64);
@@ -132,9 +141,10 @@ pub struct PoolTiles {
     /// since (by anything but tessera, which never rewrites a tile) is
     /// verified again before its next read.
     open: Mutex<LruCache<PathBuf, (Arc<netcdf::File>, Stamp)>>,
-    /// Files whose checksum and identity were verified, by path, with the
-    /// stamp they had then.
-    verified: Mutex<LruCache<PathBuf, Stamp>>,
+    /// Files whose checksum, identity and layout were verified, by path,
+    /// with the stamp they had then and the layout they were verified
+    /// against.
+    verified: Mutex<LruCache<PathBuf, Verified>>,
     /// Decoded chunks of directly read tiles; `None` when disabled.
     chunks: Option<ChunkCache>,
 }
@@ -181,14 +191,14 @@ impl PoolTiles {
     /// checksum, without opening it.
     /// Whether the file was verified with this stamp (no file read).
     fn is_verified(&self, tile: &TileRef, path: &Path, now: Stamp) -> bool {
-        now.0 == tile.bytes && self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path) == Some(&now)
+        now.0 == tile.bytes && same(self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path), now, &tile.layout)
     }
 
     fn verify_bytes(&self, tile: &TileRef, path: &Path, now: Stamp) -> Result<(), TileError> {
         if now.0 != tile.bytes {
             return Err(damaged(format!("the file is {} bytes long, the catalogue says {} (truncated or replaced)", now.0, tile.bytes)));
         }
-        if self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path) == Some(&now) {
+        if same(self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path), now, &tile.layout) {
             return Ok(());
         }
         let started = std::time::Instant::now();
@@ -207,8 +217,17 @@ impl PoolTiles {
             return Err(damaged(format!("the file is not the tile the catalogue names: {why}")));
         }
         drop(f);
+        // The recorded layout is the file's own: a catalogue row whose
+        // layout was damaged or belongs elsewhere could otherwise read
+        // other values that happen to inflate.
+        if let Some(recorded) = &tile.layout {
+            match super::inspect::layout(path, &tile.key.variable) {
+                Ok(Some(found)) if found == **recorded => {}
+                _ => return Err(damaged("its recorded layout is not the file's (`tessera reindex --all` records it again)".into())),
+            }
+        }
         let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        v.put(path.to_path_buf(), now);
+        v.put(path.to_path_buf(), (now, tile.layout.clone()));
         while v.len() > VERIFIED_MEMORY {
             v.pop_lru();
         }

@@ -269,3 +269,38 @@ pub fn every_tile_reads_the_same_both_ways(catalogue: &str, pool: &std::path::Pa
     }
     n
 }
+
+/// A recorded layout that is not the file's own (two chunks swapped: both
+/// inflate, to the wrong places) is refused when the tile is verified,
+/// never read as values.
+#[test]
+fn a_layout_that_is_not_the_files_is_refused() {
+    let (ny, nx) = (600usize, 520usize);
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Pool::new(dir.path());
+    let mut def = def(TileFormat::Nc4Deflate);
+    let axis = |name: &str, n: usize| Axis { name: name.into(), dtype: DataType::F64, values: (0..n).map(|i| i as f64).collect(), attrs: vec![] };
+    def.grid.x = axis("lon", nx);
+    def.grid.y = axis("lat", ny);
+    def.tile = TileShape::new(nx, ny).unwrap();
+    let v = var("flat", DataType::F32, false);
+    let data = values(7.0, &[ny, nx]);
+    let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(1000)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny } };
+    let rel = "conf/1000/flat_tile_x0_y0.nc".to_string();
+    let (path, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &TypedArray::F32(data.clone()))).unwrap();
+    let good = inspect::layout(&path, "flat").unwrap().unwrap();
+    let mut bad = good.clone();
+    let tessera::store::layout::Storage::Chunked { chunks, .. } = &mut bad.storage else { panic!("chunked") };
+    chunks.swap(0, 1);
+    let tile = |layout| TileRef { key: key("flat", 1000), rel: rel.clone(), bytes: w.bytes, checksum: w.checksum.clone(), time_text: def.time.show(Timestamp(1000)), layout };
+    // A store that verified the file with its own layout still checks a
+    // tile that names another.
+    let store = PoolTiles::new(pool, 4);
+    let whole = store.read(&tile(Some(Arc::new(good))), &v, None, 0..ny, 0..nx).unwrap();
+    assert_eq!(whole, TypedArray::F32(data));
+    let bad = tile(Some(Arc::new(bad)));
+    let e = store.read(&bad, &v, None, 0..ny, 0..nx).unwrap_err();
+    assert!(matches!(&e, TileError::Corrupt(m) if m.contains("recorded layout")), "{e:?}");
+    assert!(matches!(store.check(&bad, Depth::Full), Err(TileError::Corrupt(_))));
+    assert!(store.check_now(&bad, Depth::Full).is_none(), "never taken as verified");
+}
