@@ -17,7 +17,7 @@
 //! | [`store`] | the tile store port keyed by (dataset, variable, time, tile), its pool adapter (NetCDF files, verified, read directly through recorded chunk layouts or through libnetcdf) and in-memory twin; pool layout, new-file writes | model, netcdf, libdeflater, rayon |
 //! | [`blocking`] | the one door for blocking work (libnetcdf, hashing, file walks): bounded, measured | tokio |
 //! | [`ingest`] | source NetCDF files to tiles to catalogue | model, catalogue, store, blocking |
-//! | [`archive`] | the request path: resolve, plan, read tiles into bands | model, dap, mosaic, catalogue, store, blocking |
+//! | [`archive`] | the request path: resolve, plan, read tiles into bands (a band's tiles at once, on rayon) | model, dap, mosaic, catalogue, store, blocking, rayon |
 //! | [`encode`] | one `Encoder` per format (.dods, .ascii, .nc; .nc4 written through libnetcdf), NcML | model, dap, archive, markup |
 //! | [`http`] | axum routes, the error table, operations endpoints, HTML pages | archive, encode, dap, markup |
 //! | [`fsck`] | catalogue against pool | catalogue, store, blocking |

@@ -82,12 +82,25 @@ impl Plan {
             }
             let band = buffer.as_mut().expect("set above");
             let key_t = b.time.map(|k| dv.times[k].0);
-            for r in &b.reads {
-                let Some(tile) = tiles.get(&(key_t, r.tile.tx as u32, r.tile.ty as u32)) else { continue };
+            // The band's tiles are read at once (each read spreads its
+            // chunks over the cores too), then placed in order.
+            let read = |r: &crate::plan::TileRead| -> Result<Option<TypedArray>, Stop> {
+                let Some(tile) = tiles.get(&(key_t, r.tile.tx as u32, r.tile.ty as u32)) else { return Ok(None) };
                 let block = reader
                     .read(tile, var, b.level.map(|z| z..z + 1), r.rows.src.clone(), r.cols.src.clone())
                     .map_err(|e| tile_error(def.name.as_str(), tile, e))?;
-                mosaic::place(band, &squeeze_level(block), &r.rows, &r.cols, b.slab_row);
+                Ok(Some(block))
+            };
+            let blocks: Vec<Option<TypedArray>> = if b.reads.len() > 1 {
+                use rayon::prelude::*;
+                b.reads.par_iter().map(read).collect::<Result<_, _>>()?
+            } else {
+                b.reads.iter().map(read).collect::<Result<_, _>>()?
+            };
+            for (r, block) in b.reads.iter().zip(blocks) {
+                if let Some(block) = block {
+                    mosaic::place(band, &squeeze_level(block), &r.rows, &r.cols, b.slab_row);
+                }
             }
             if !f(b.first_row, band)? {
                 return Ok(());
