@@ -170,13 +170,26 @@ impl Archive {
             return Ok(v);
         }
         metrics::counter!("tessera_dataset_views_total", "result" => "rebuilt").increment(1);
-        let t = std::time::Instant::now();
-        let found = self.catalogue.dataset(&dn).await;
-        metrics::histogram!("tessera_catalogue_query_seconds", "op" => "dataset").record(t.elapsed().as_secs_f64());
-        let Some(dataset) = found? else { return Err(not_found()) };
-        let vars = self.catalogue.variables(dataset.id).await?;
-        let slices = self.catalogue.time_slices(dataset.id).await?;
-        let v = Arc::new(ServedDataset::build(dataset, vars, slices)?);
+        // Three reads, not one transaction: a commit between them would
+        // mix two versions, so the version is read again after them and
+        // the view built again when it moved.
+        let mut attempts = 0;
+        let v = loop {
+            let t = std::time::Instant::now();
+            let found = self.catalogue.dataset(&dn).await;
+            metrics::histogram!("tessera_catalogue_query_seconds", "op" => "dataset").record(t.elapsed().as_secs_f64());
+            let Some(dataset) = found? else { return Err(not_found()) };
+            let state = dataset.state();
+            let vars = self.catalogue.variables(dataset.id).await?;
+            let slices = self.catalogue.time_slices(dataset.id).await?;
+            attempts += 1;
+            if self.catalogue.dataset_version(&dn).await? == Some(state) {
+                break Arc::new(ServedDataset::build(dataset, vars, slices)?);
+            }
+            if attempts == 5 {
+                return Err(ArchiveError::Unavailable(format!("dataset {name} is changing too fast to be read; retry")));
+            }
+        };
         self.views.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), v.clone());
         Ok(v)
     }

@@ -384,3 +384,110 @@ async fn bad_catalogue_urls_are_refused() {
     assert!(err.to_string().contains("neither sqlite"), "{err}");
     assert!(!err.to_string().contains("pw@"), "{err}");
 }
+
+/// A catalogue that commits a new slice while a view is being read: after
+/// the dataset row, before its slices.
+struct CommitsMidRead {
+    inner: Arc<dyn Catalogue>,
+    pending: std::sync::Mutex<Option<IngestBatch>>,
+}
+
+#[async_trait::async_trait]
+impl Catalogue for CommitsMidRead {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn ping(&self) -> tessera::catalogue::Result<()> {
+        self.inner.ping().await
+    }
+    async fn schema_version(&self) -> tessera::catalogue::Result<i64> {
+        self.inner.schema_version().await
+    }
+    async fn dataset(&self, n: &DatasetName) -> tessera::catalogue::Result<Option<tessera::catalogue::Dataset>> {
+        self.inner.dataset(n).await
+    }
+    async fn dataset_version(&self, n: &DatasetName) -> tessera::catalogue::Result<Option<DatasetVersion>> {
+        self.inner.dataset_version(n).await
+    }
+    async fn datasets(&self) -> tessera::catalogue::Result<Vec<tessera::catalogue::Dataset>> {
+        self.inner.datasets().await
+    }
+    async fn variables(&self, id: i64) -> tessera::catalogue::Result<Vec<tessera::catalogue::Variable>> {
+        let vars = self.inner.variables(id).await;
+        let batch = self.pending.lock().unwrap().take();
+        if let Some(b) = batch {
+            self.inner.commit_ingest(&b).await.unwrap();
+        }
+        vars
+    }
+    async fn time_slices(&self, id: i64) -> tessera::catalogue::Result<Vec<TimeSlice>> {
+        self.inner.time_slices(id).await
+    }
+    async fn ingested_times(&self, id: i64) -> tessera::catalogue::Result<Vec<Option<Timestamp>>> {
+        self.inner.ingested_times(id).await
+    }
+    async fn content_hashes(&self, id: i64) -> tessera::catalogue::Result<Vec<(Option<Timestamp>, String)>> {
+        self.inner.content_hashes(id).await
+    }
+    async fn tiles(&self, q: &TileQuery) -> tessera::catalogue::Result<Vec<tessera::catalogue::TileRecord>> {
+        self.inner.tiles(q).await
+    }
+    async fn tiles_at(&self, id: i64, t: Option<Timestamp>) -> tessera::catalogue::Result<Vec<tessera::catalogue::TileRecord>> {
+        self.inner.tiles_at(id, t).await
+    }
+    async fn commit_ingest(&self, b: &IngestBatch) -> tessera::catalogue::Result<tessera::catalogue::Dataset> {
+        self.inner.commit_ingest(b).await
+    }
+    async fn set_tile_layouts(&self, id: i64, t: &[tessera::catalogue::TileRecord]) -> tessera::catalogue::Result<u64> {
+        self.inner.set_tile_layouts(id, t).await
+    }
+    async fn delete_dataset(&self, n: &DatasetName) -> tessera::catalogue::Result<bool> {
+        self.inner.delete_dataset(n).await
+    }
+    async fn update_metadata(&self, n: &DatasetName, e: &MetadataEdit) -> tessera::catalogue::Result<tessera::catalogue::Dataset> {
+        self.inner.update_metadata(n, e).await
+    }
+    async fn retired_before(&self, b: i64, l: i64) -> tessera::catalogue::Result<Vec<tessera::catalogue::RetiredTile>> {
+        self.inner.retired_before(b, l).await
+    }
+    async fn retired_in(&self, id: i64) -> tessera::catalogue::Result<Vec<tessera::catalogue::RetiredTile>> {
+        self.inner.retired_in(id).await
+    }
+    async fn forget_retired(&self, p: &[String]) -> tessera::catalogue::Result<()> {
+        self.inner.forget_retired(p).await
+    }
+    async fn try_lock_dataset(&self, n: &DatasetName) -> tessera::catalogue::Result<Option<tessera::catalogue::WriterLock>> {
+        self.inner.try_lock_dataset(n).await
+    }
+    async fn apply_migrations(&self) -> tessera::catalogue::Result<()> {
+        self.inner.apply_migrations().await
+    }
+}
+
+/// A view is never built from two versions of a dataset: an ingest that
+/// commits while the view is read makes the view be read again, and it
+/// then has the new slice and the new version.
+#[tokio::test]
+async fn a_view_read_during_a_commit_is_read_again() {
+    let mem: Arc<dyn Catalogue> = Arc::new(tessera::catalogue::memory::MemoryCatalogue::default());
+    let def = dataset("ds", 5);
+    let batch = |t: i64| IngestBatch {
+        dataset: def.clone(),
+        variables: vec![var("chl", DataType::I16, true)],
+        slices: vec![("chl".into(), Some(Timestamp(t)))],
+        times: vec![slice(t, t as f64)],
+        replace: false,
+        content_hashes: Default::default(),
+        tiles: vec![tile("chl", Some(t), 0, 0)],
+    };
+    mem.commit_ingest(&batch(1000)).await.unwrap();
+    let cat = Arc::new(CommitsMidRead { inner: mem.clone(), pending: std::sync::Mutex::new(Some(batch(2000))) });
+    let dir = tempfile::tempdir().unwrap();
+    let pool = tessera::store::Pool::new(dir.path());
+    let tiles = Arc::new(tessera::store::memory::MemoryTiles::default());
+    let archive = tessera::archive::Archive::new(cat, pool, tiles, Default::default());
+    let view = archive.dataset("ds").await.unwrap();
+    let name = DatasetName::parse("ds").unwrap();
+    assert_eq!(Some(view.dataset.state()), mem.dataset_version(&name).await.unwrap(), "the view carries the version it was read at");
+    assert_eq!(view.times.len(), 2, "and the slice committed while it was read");
+}
