@@ -53,8 +53,8 @@ pub async fn reindex(catalogue: &dyn Catalogue, pool: &Pool, dataset: Option<&Da
         let mut times: Vec<Option<Timestamp>> = catalogue.time_slices(d.id).await?.into_iter().map(|s| Some(s.t)).collect();
         times.push(None);
         for t in times {
-            let todo: Vec<TileRecord> = catalogue.tiles_at(d.id, t).await?.into_iter().filter(|r| all || r.layout.is_none()).collect();
-            report.kept += catalogue.tiles_at(d.id, t).await?.len() as u64 - todo.len() as u64;
+            let (todo, kept): (Vec<TileRecord>, Vec<TileRecord>) = catalogue.tiles_at(d.id, t).await?.into_iter().partition(|r| all || r.layout.is_none());
+            report.kept += kept.len() as u64;
             if todo.is_empty() {
                 continue;
             }
@@ -77,15 +77,25 @@ pub async fn reindex(catalogue: &dyn Catalogue, pool: &Pool, dataset: Option<&Da
             })
             .await
             .map_err(|e| ReindexError::Internal(e.to_string()))?;
+            // With `all`, a tile the direct reader no longer reads loses the
+            // layout it had (without, it had none).
             let mut rows = Vec::new();
+            let mut cleared = 0u64;
             for r in inspected {
                 match r {
-                    Ok(r) if r.layout.is_some() => rows.push(r),
-                    Ok(_) => report.library += 1,
+                    Ok(r) => {
+                        if r.layout.is_none() {
+                            report.library += 1;
+                            cleared += u64::from(all);
+                        }
+                        if r.layout.is_some() || all {
+                            rows.push(r);
+                        }
+                    }
                     Err(e) => report.failed.push(e),
                 }
             }
-            report.recorded += catalogue.set_tile_layouts(d.id, &rows).await?;
+            report.recorded += catalogue.set_tile_layouts(d.id, &rows).await?.saturating_sub(cleared);
         }
     }
     Ok(report)

@@ -140,11 +140,10 @@ impl Archive {
         let token = self.catalogue.change_token();
         if let Some(tok) = token {
             let unchanged = self.checked.lock().unwrap_or_else(|p| p.into_inner()).get(name).is_some_and(|(t, at)| *t == tok && at.elapsed() < MAX_STALENESS);
-            if unchanged {
-                if let Some(v) = self.views.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned() {
-                    metrics::counter!("tessera_dataset_views_total", "result" => "unchanged").increment(1);
-                    return Ok(v);
-                }
+            let kept = if unchanged { self.views.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned() } else { None };
+            if let Some(v) = kept {
+                metrics::counter!("tessera_dataset_views_total", "result" => "unchanged").increment(1);
+                return Ok(v);
             }
         }
         let v = self.dataset_checked(name, not_found).await?;
@@ -238,14 +237,19 @@ impl Archive {
                         .map(|t| {
                             Arc::new(TileRef {
                                 key: TileKey { dataset: def.name.to_string(), variable: var.def.name.clone(), time: t.time.map(|t| t.0), tx: t.tx, ty: t.ty },
-                                rel: t.path,
+                                rel: t.path.clone(),
                                 bytes: t.bytes,
                                 checksum: t.checksum,
                                 time_text: t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x)),
                                 // A layout that does not decode leaves the
-                                // tile to libnetcdf (and to fsck, which
-                                // reports it).
-                                layout: t.layout.as_deref().and_then(|b| crate::store::layout::TileLayout::decode(b).ok()).map(Arc::new),
+                                // tile to libnetcdf; fsck reports it too.
+                                layout: t.layout.as_deref().and_then(|b| match crate::store::layout::TileLayout::decode(b) {
+                                    Ok(l) => Some(Arc::new(l)),
+                                    Err(why) => {
+                                        tracing::warn!(dataset = %def.name, tile = %t.path, %why, "recorded layout unreadable; tile read through libnetcdf");
+                                        None
+                                    }
+                                }),
                             })
                         })
                         .collect();

@@ -788,8 +788,7 @@ impl SqliteCatalogue {
     /// every commit (from any process) writes to the log, so an unchanged
     /// token means nothing was committed, short of a commit within one tick
     /// of the filesystem's clock that leaves a reused log as long as it
-    /// was. Callers
-    /// therefore ask again at least every second (see
+    /// was. Callers therefore ask again at least every second (see
     /// [`Catalogue::change_token`]).
     fn token(&self) -> Option<u64> {
         use std::hash::{Hash, Hasher};

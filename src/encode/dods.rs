@@ -19,10 +19,9 @@ pub struct Dods {
 
 impl Dods {
     /// `None` when the length cannot be known (String arrays, never in a
-    /// served dataset). `dds`: the subset's DDS, when the caller rendered
-    /// it already.
-    pub fn new(plan: Plan, dds: Option<String>) -> Option<Dods> {
-        let dds = dds.unwrap_or_else(|| crate::dap::dds::subset_dds(&plan.subset));
+    /// served dataset). `dds`: the subset's DDS
+    /// ([`crate::dap::dds::subset_dds`]), rendered once by the caller.
+    pub fn new(plan: Plan, dds: String) -> Option<Dods> {
         let len = crate::dap::dds::dods_len_of(&dds, &plan.subset)?;
         Some(Dods { plan, dds, len })
     }

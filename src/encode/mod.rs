@@ -47,6 +47,12 @@ pub trait Encoder: Send + Sync + 'static {
     fn filename(&self) -> Option<String> {
         None
     }
+    /// Whether [`Encoder::produce`] reads nothing but tiles (through the
+    /// store it is given): a small response can then be produced from
+    /// memory on the async runtime.
+    fn reads_only_tiles(&self) -> bool {
+        true
+    }
     /// Produces bytes `range` of the body into `sink` (`0..u64::MAX` for
     /// all of it; a range only where [`Encoder::ranges`]). Blocking: run
     /// it through [`crate::blocking`].

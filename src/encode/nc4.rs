@@ -66,6 +66,11 @@ impl Encoder for Nc4 {
     fn filename(&self) -> Option<String> {
         Some(self.filename.clone())
     }
+    /// The body is the temporary file written before.
+    fn reads_only_tiles(&self) -> bool {
+        false
+    }
+
     fn produce(&self, _tiles: &dyn TileStore, range: Range<u64>, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), Stop> {
         let failed = |e: std::io::Error| Stop::Failed(ArchiveError::Internal(format!("reading the NetCDF-4 file: {}", plain_io_error(&e))));
         let mut f = self.file.reopen().map_err(failed)?;

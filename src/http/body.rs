@@ -151,6 +151,9 @@ const FAST_BYTES: u64 = 64 << 10;
 /// no blocking thread, no channel. `None` when it needs a file: it is then
 /// produced on a blocking thread like any other.
 fn from_memory(st: &AppState, enc: &dyn Encoder, span: Range<u64>) -> Option<Vec<u8>> {
+    if !enc.reads_only_tiles() {
+        return None;
+    }
     let store = crate::store::port::FromMemory::new(st.archive.tiles.clone());
     let mut out = Vec::new();
     let done = enc.produce(&store, span, &mut |chunk| {

@@ -148,6 +148,7 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         Suffix::Dods => {
             let subset = subset.ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "no subset"))?;
             let len = dods_len.ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;
+            let dds = dds.ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "no DDS"))?;
             let plan = st.archive.plan(served.clone(), subset, Some(len)).await?;
             let enc = crate::encode::dods::Dods::new(plan, dds)
                 .ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "response length unknown"))?;

@@ -243,6 +243,14 @@ pub fn write_chunks(path: &Path, var: &str, values: &[u8], shape: &[usize], chun
     unsafe {
         let file = open((h.fopen)(cpath.as_ptr(), 1, 0), h.fclose, "the file for writing")?;
         let dset = open((h.dopen)(file.0, cvar.as_ptr(), 0), h.dclose, "the variable")?;
+        // The chunks hold native values: refuse a variable stored otherwise.
+        {
+            let dtype = open((h.dget_type)(dset.0), h.tclose, "its type")?;
+            let native = if cfg!(target_endian = "big") { 1 } else { 0 };
+            if (h.tget_size)(dtype.0) != elem || (h.tget_order)(dtype.0) != native {
+                return Err(format!("{var} is not stored as native {elem}-byte values"));
+            }
+        }
         for (i, bytes) in encoded.iter().enumerate() {
             let mut offset = vec![0u64; shape.len()];
             let mut rest = i;

@@ -213,11 +213,14 @@ impl TileLayout {
                 let filters = (0..nf)
                     .map(|_| i.byte().and_then(|id| Filter::from_id(id).ok_or(format!("layout names filter {id}"))))
                     .collect::<Result<Vec<_>, _>>()?;
-                let n = i.varint()? as usize;
-                let grid: u64 = shape.iter().zip(&chunk).map(|(&d, &c)| d.div_ceil(c)).product();
-                if n as u64 != grid {
+                let n = i.varint()?;
+                let grid = shape.iter().zip(&chunk).try_fold(1u64, |acc, (&d, &c)| acc.checked_mul(d.div_ceil(c))).ok_or("layout has an impossible chunk grid")?;
+                // Every chunk takes at least a byte: a damaged count cannot
+                // make this allocate more than the layout's own size.
+                if n != grid || n > i.0.len() as u64 {
                     return Err(format!("layout lists {n} chunks for a grid of {grid}"));
                 }
+                let n = n as usize;
                 let flags = i.byte()?;
                 if flags > 3 {
                     return Err(format!("layout has flags {flags}"));
@@ -473,7 +476,8 @@ pub fn cut_chunk(values: &[u8], shape: &[usize], chunk: &[usize], elem: usize, i
     let mut out = vec![0u8; chunk.iter().product::<usize>() * elem];
     let run = chunk[n - 1].min(shape[n - 1] - origin[n - 1]) * elem;
     // Every row of the chunk that lies in the variable.
-    let mut idx = vec![0usize; n];
+    let zero = vec![0usize; n];
+    let mut idx = zero.clone();
     loop {
         let inside = (0..n - 1).all(|d| origin[d] + idx[d] < shape[d]);
         if inside {
@@ -484,7 +488,7 @@ pub fn cut_chunk(values: &[u8], shape: &[usize], chunk: &[usize], elem: usize, i
             }
             out[dst * elem..dst * elem + run].copy_from_slice(&values[src * elem..src * elem + run]);
         }
-        if !advance(&mut idx, &vec![0; n], chunk, n - 1) {
+        if !advance(&mut idx, &zero, chunk, n - 1) {
             return out;
         }
     }
@@ -593,6 +597,22 @@ mod tests {
         let mut extra = c.encode();
         extra.push(0);
         assert!(TileLayout::decode(&extra).is_err());
+        // Counts no layout of this size could hold are refused before
+        // anything is allocated for them, and grids that overflow too.
+        let mut huge = vec![VERSION, 0, 4, 0];
+        for v in [2u64, 1 << 40, 1 << 40, 1, 1] {
+            put_varint(&mut huge, v);
+        }
+        huge.push(0);
+        put_varint(&mut huge, 1 << 62);
+        assert!(TileLayout::decode(&huge).is_err());
+        let mut overflow = vec![VERSION, 0, 4, 0];
+        for v in [3u64, 1 << 40, 1 << 40, 1 << 40, 1, 1, 1] {
+            put_varint(&mut overflow, v);
+        }
+        overflow.push(0);
+        put_varint(&mut overflow, 1);
+        assert!(TileLayout::decode(&overflow).is_err());
     }
 
     #[test]

@@ -76,9 +76,12 @@ fn same(v: Option<&Verified>, now: Stamp, layout: &Option<Arc<TileLayout>>) -> b
 type Stamp = (u64, i128, u64);
 
 fn stamp(path: &Path) -> std::io::Result<Stamp> {
+    std::fs::metadata(path).map(|m| stamp_of(&m))
+}
+
+fn stamp_of(m: &std::fs::Metadata) -> Stamp {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path)?;
-    Ok((m.len(), i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()), m.ino()))
+    (m.len(), i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()), m.ino())
 }
 
 fn damaged(why: String) -> TileError {
@@ -187,18 +190,19 @@ impl PoolTiles {
         self
     }
 
-    /// Checks a tile file's size and (once, while it is unchanged) its
-    /// checksum, without opening it.
-    /// Whether the file was verified with this stamp (no file read).
+    /// Whether the file was verified with this stamp and this layout (no
+    /// file read).
     fn is_verified(&self, tile: &TileRef, path: &Path, now: Stamp) -> bool {
         now.0 == tile.bytes && same(self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path), now, &tile.layout)
     }
 
+    /// Checks a tile file's size and, once while it is unchanged, its
+    /// checksum, the identity it states and its recorded layout.
     fn verify_bytes(&self, tile: &TileRef, path: &Path, now: Stamp) -> Result<(), TileError> {
         if now.0 != tile.bytes {
             return Err(damaged(format!("the file is {} bytes long, the catalogue says {} (truncated or replaced)", now.0, tile.bytes)));
         }
-        if same(self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(path), now, &tile.layout) {
+        if self.is_verified(tile, path, now) {
             return Ok(());
         }
         let started = std::time::Instant::now();
@@ -250,7 +254,7 @@ impl PoolTiles {
                 None => {}
             }
         }
-        // Checksum and identity, once while the file is unchanged.
+        // Checksum, identity and layout, once while the file is unchanged.
         self.verify_bytes(tile, path, now)?;
         let f = netcdf::open(path).map_err(|e| damaged(format!("the file is not a readable NetCDF file ({e})")))?;
         let f = Arc::new(f);
@@ -386,11 +390,7 @@ impl PoolTiles {
         let path = self.path(tile)?;
         let file = std::fs::File::open(&path).map_err(|e| io_error(&e))?;
         // The stamp of the file actually read: verified once, as a whole.
-        let now = {
-            use std::os::unix::fs::MetadataExt;
-            let m = file.metadata().map_err(|e| io_error(&e))?;
-            (m.len(), i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()), m.ino())
-        };
+        let now = stamp_of(&file.metadata().map_err(|e| io_error(&e))?);
         self.verify_bytes(tile, &path, now)?;
         let ranges = Self::file_window(var, &Self::dims(layout), levels, y, x)?;
         let corrupt = |why: String| damaged(format!("its recorded layout does not read: {why}"));
