@@ -46,6 +46,11 @@ pub enum Command {
     /// before tessera recorded it), so that tiles are read without
     /// libnetcdf.
     Reindex(ReindexArgs),
+    /// Build or rebuild a dataset's overviews (levels 2, 4, 8, ... that
+    /// answer strided requests and maps): for datasets made before
+    /// overviews or created with `--no-overviews`.
+    #[command(subcommand)]
+    Overviews(OverviewsCommand),
     /// Remove tile files retired by `ingest --replace` once their grace
     /// period is over (the server and every ingest also do this).
     Gc(GcArgs),
@@ -55,6 +60,16 @@ pub enum Command {
     Serve(ServeSettings),
     /// Write a subset of a dataset to a NetCDF file.
     Export(ExportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OverviewsCommand {
+    /// Build every level of every slice of a dataset, replacing the
+    /// overviews it had; from then on each ingest builds them too.
+    Build {
+        #[arg(long, value_name = "NAME")]
+        dataset: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +140,11 @@ pub struct IngestArgs {
     /// Deflate level 1-9 for nc4-deflate tiles [default: 4].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
     pub deflate_level: Option<u8>,
+    /// Keep no overviews in a new dataset. By default a dataset keeps
+    /// levels 2, 4, 8, ... (every 2^k-th cell, about a third more storage):
+    /// they answer strided requests and maps at a fraction of the reads.
+    #[arg(long)]
+    pub no_overviews: bool,
     /// Time of a source without a time coordinate (ISO 8601).
     #[arg(long, value_name = "TIME")]
     pub time: Option<String>,
@@ -324,6 +344,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Overviews(OverviewsCommand::Build { dataset }) => {
+            let (cat, pool) = open(&config).await?;
+            let name = dataset_name(&dataset)?;
+            let tiles = Arc::new(crate::store::reader::PoolTiles::new(pool.clone(), config.open_files));
+            let started = std::time::Instant::now();
+            let r = crate::ingest::overviews::build(&cat, &pool, tiles, &name).await?;
+            let levels: Vec<String> = r.levels.iter().map(u32::to_string).collect();
+            if r.levels.is_empty() {
+                println!("{name}: its grid fits in one tile, so it needs no overviews; it keeps them from now on (none)");
+            } else {
+                println!(
+                    "{name}: overview levels {} built for {} slices: {} tiles, {} in {:.1} s",
+                    levels.join(", "),
+                    r.slices,
+                    r.tiles,
+                    human_bytes(r.bytes),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        }
         Command::Reindex(args) => {
             let (cat, pool) = open(&config).await?;
             let only = args.dataset.as_deref().map(dataset_name).transpose()?;
@@ -368,6 +409,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
     opts.tile = args.tile_size;
     opts.format = args.tile_format;
     opts.deflate_level = args.deflate_level;
+    opts.overviews = args.no_overviews.then_some(false);
     opts.time = args.time.as_deref().map(parse_user_time).transpose()?;
     // `--unpack FILE...` means every variable: a value that cannot be a
     // variable name (`era5.nc`, `data/x`) is the first file.
@@ -537,6 +579,14 @@ pub async fn show(cat: &dyn Catalogue, d: &Dataset) -> Result<String> {
     let level = if def.format == TileFormat::Nc4Deflate { format!(" level {}", def.deflate_level) } else { String::new() };
     writeln!(o, "tiles       {} cells, {}{level}, {} x {} tiles per slice", def.tile, def.format, ntx, nty)?;
     writeln!(o, "stored      {} tiles, {}", d.stats.tile_count, human_bytes(d.stats.bytes))?;
+    let levels: Vec<String> = def.overview_levels().iter().map(u32::to_string).collect();
+    if def.overviews {
+        let share = if d.stats.bytes > 0 { format!(" (+{:.0} %)", 100.0 * d.stats.overview_bytes as f64 / d.stats.bytes as f64) } else { String::new() };
+        let levels = if levels.is_empty() { "none needed (one tile)".to_string() } else { format!("levels {}", levels.join(", ")) };
+        writeln!(o, "overviews   {levels}: {} tiles, {}{share}", d.stats.overview_tiles, human_bytes(d.stats.overview_bytes))?;
+    } else {
+        writeln!(o, "overviews   none (`tessera overviews build --dataset {}` makes them)", def.name)?;
+    }
     writeln!(o, "time        {}: {} ({}), {} slices", def.time.name, def.time.units, def.time.calendar, d.stats.slice_count)?;
     if let (Some(a), Some(b)) = (d.stats.t_min, d.stats.t_max) {
         writeln!(o, "  extent    {} .. {}", def.time.show(a), def.time.show(b))?;

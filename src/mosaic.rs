@@ -53,6 +53,24 @@ pub fn pieces(start: usize, stride: usize, count: usize, tile_len: usize, len: u
     out
 }
 
+/// Calls the generic `go(dst, src, args...)` on the arrays inside two
+/// typed arrays of one type (a band and what is placed in it).
+macro_rules! same_type {
+    ($dst:expr, $src:expr, $go:ident($($arg:expr),*)) => {
+        match ($dst, $src) {
+            (TypedArray::U8(d), TypedArray::U8(x)) => $go(d, x, $($arg),*),
+            (TypedArray::I8(d), TypedArray::I8(x)) => $go(d, x, $($arg),*),
+            (TypedArray::I16(d), TypedArray::I16(x)) => $go(d, x, $($arg),*),
+            (TypedArray::U16(d), TypedArray::U16(x)) => $go(d, x, $($arg),*),
+            (TypedArray::I32(d), TypedArray::I32(x)) => $go(d, x, $($arg),*),
+            (TypedArray::U32(d), TypedArray::U32(x)) => $go(d, x, $($arg),*),
+            (TypedArray::F32(d), TypedArray::F32(x)) => $go(d, x, $($arg),*),
+            (TypedArray::F64(d), TypedArray::F64(x)) => $go(d, x, $($arg),*),
+            (d, x) => panic!("an array of {} given values of {}", d.dtype(), x.dtype()),
+        }
+    };
+}
+
 /// A band of output rows of one 2-D slab, in the stored type.
 pub fn fill_band(dtype: crate::model::DataType, rows: usize, cols: usize, fill: f64) -> TypedArray {
     crate::with_data_type!(dtype, T => crate::model::IntoTyped::typed(ArrayD::from_elem(IxDyn(&[rows, cols]), fill as T)))
@@ -74,17 +92,39 @@ pub fn place(band: &mut TypedArray, block: &TypedArray, rows: &AxisPiece, cols: 
         let mut dst = band.slice_mut(s![r0..r0 + rows.out.len(), cols.out.clone()]);
         dst.assign(&src);
     }
-    match (band, block) {
-        (TypedArray::U8(b), TypedArray::U8(k)) => go(b, k, rows, cols, row_offset),
-        (TypedArray::I8(b), TypedArray::I8(k)) => go(b, k, rows, cols, row_offset),
-        (TypedArray::I16(b), TypedArray::I16(k)) => go(b, k, rows, cols, row_offset),
-        (TypedArray::U16(b), TypedArray::U16(k)) => go(b, k, rows, cols, row_offset),
-        (TypedArray::I32(b), TypedArray::I32(k)) => go(b, k, rows, cols, row_offset),
-        (TypedArray::U32(b), TypedArray::U32(k)) => go(b, k, rows, cols, row_offset),
-        (TypedArray::F32(b), TypedArray::F32(k)) => go(b, k, rows, cols, row_offset),
-        (TypedArray::F64(b), TypedArray::F64(k)) => go(b, k, rows, cols, row_offset),
-        (b, k) => panic!("band of {} but tile of {}", b.dtype(), k.dtype()),
+    same_type!(band, block, go(rows, cols, row_offset));
+}
+
+/// Copies every `k`-th row and column of `block` (`[levels?, rows, cols]`),
+/// from its cell `first` (row, column), into `band` (the same leading
+/// shape) from its cell `at`: how an overview level is cut from
+/// full-resolution tiles.
+pub fn decimate_into(band: &mut TypedArray, block: &TypedArray, first: (usize, usize), k: usize, at: (usize, usize)) {
+    fn go<T: Copy>(band: &mut ArrayD<T>, block: &ArrayD<T>, first: (usize, usize), k: usize, at: (usize, usize)) {
+        let n = block.ndim();
+        let src = block.slice_each_axis(|ax| match ax.axis.index() {
+            i if i == n - 2 => ndarray::Slice::new(first.0 as isize, None, k as isize),
+            i if i == n - 1 => ndarray::Slice::new(first.1 as isize, None, k as isize),
+            _ => ndarray::Slice::from(..),
+        });
+        let (rows, cols) = (src.shape()[n - 2], src.shape()[n - 1]);
+        let mut dst = band.slice_each_axis_mut(|ax| match ax.axis.index() {
+            i if i == n - 2 => ndarray::Slice::from(at.0..at.0 + rows),
+            i if i == n - 1 => ndarray::Slice::from(at.1..at.1 + cols),
+            _ => ndarray::Slice::from(..),
+        });
+        dst.assign(&src);
     }
+    same_type!(band, block, go(first, k, at));
+}
+
+/// Copies a band (`[rows, cols]`) into `whole` from row `first_row`.
+pub fn place_rows(whole: &mut TypedArray, band: &TypedArray, first_row: usize) {
+    fn go<T: Copy>(whole: &mut ArrayD<T>, band: &ArrayD<T>, first_row: usize) {
+        let rows = band.shape()[0];
+        whole.slice_mut(s![first_row..first_row + rows, ..]).assign(band);
+    }
+    same_type!(whole, band, go(first_row));
 }
 
 /// Rows per band so that one band of `cols` values of `size` bytes stays

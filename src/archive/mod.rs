@@ -107,6 +107,28 @@ pub const MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(1)
 /// Tiles of one data array: (time, tx, ty) -> file.
 type TileMap = HashMap<(Option<i64>, u32, u32), Arc<TileRef>>;
 
+/// The tiles a data array is read from: of the full resolution
+/// (`overview` 1) or of overview level `overview`, whose tile indices are
+/// on the grid of every `overview`-th cell.
+struct ArrayTiles {
+    overview: u32,
+    map: TileMap,
+}
+
+/// The overview level that answers a selection of rows and columns
+/// exactly: the largest `k` of `levels` that divides both starts and every
+/// stride that steps (a strided read then picks cells the level holds).
+/// `None` (the full resolution) for selections that do not step by at
+/// least `k` somewhere, such as windows and points.
+pub(crate) fn overview_for(levels: &[u32], y: crate::dap::view::Range, x: crate::dap::view::Range) -> Option<u32> {
+    levels.iter().rev().copied().find(|&k| {
+        let k = k as usize;
+        let fits = |r: crate::dap::view::Range| r.start % k == 0 && (r.count == 1 || r.stride % k == 0);
+        let steps = |r: crate::dap::view::Range| r.count > 1 && r.stride >= k;
+        fits(y) && fits(x) && (steps(y) || steps(x))
+    })
+}
+
 /// Tiles verified before the first byte of a response: all of them up to
 /// this many; a larger request verifies the rest as it reads them (a
 /// failure then cuts the response short, loudly).
@@ -120,7 +142,7 @@ const FEW_TILES: usize = 16;
 pub struct Plan {
     pub dataset: Arc<ServedDataset>,
     pub subset: Subset,
-    tiles: HashMap<String, TileMap>,
+    tiles: HashMap<String, ArrayTiles>,
 }
 
 impl Archive {
@@ -209,6 +231,10 @@ impl Archive {
             let n = a.dims.len();
             let (yr, xr) = (a.dims[n - 2].range, a.dims[n - 1].range);
             let (th, tw) = (def.tile.h, def.tile.w);
+            // Strided reads that a level answers exactly read it instead.
+            let k = overview_for(&served.overview_levels, yr, xr).unwrap_or(1);
+            metrics::counter!("tessera_array_reads_total", "overview" => k.to_string()).increment(1);
+            let (y0, y1, x0, x1) = (yr.start / k as usize, yr.last() / k as usize, xr.start / k as usize, xr.last() / k as usize);
             let time = if var.def.has_time {
                 let tr = a.dims[0].range;
                 TimeSel::Between(served.times[tr.start], served.times[tr.last()])
@@ -219,8 +245,9 @@ impl Archive {
                 dataset_id: served.dataset.id,
                 variable_id: var.id,
                 time,
-                tx: (xr.start / tw) as u32..(xr.last() / tw + 1) as u32,
-                ty: (yr.start / th) as u32..(yr.last() / th + 1) as u32,
+                overview: k,
+                tx: (x0 / tw) as u32..(x1 / tw + 1) as u32,
+                ty: (y0 / th) as u32..(y1 / th + 1) as u32,
             };
             let found = match served.tile_index.get(&q) {
                 Some(found) => {
@@ -235,22 +262,16 @@ impl Archive {
                     let refs: Vec<Arc<TileRef>> = found?
                         .into_iter()
                         .map(|t| {
-                            Arc::new(TileRef {
-                                key: TileKey { dataset: def.name.to_string(), variable: var.def.name.clone(), time: t.time.map(|t| t.0), tx: t.tx, ty: t.ty },
-                                rel: t.path.clone(),
-                                bytes: t.bytes,
-                                checksum: t.checksum,
-                                time_text: t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x)),
-                                // A layout that does not decode leaves the
-                                // tile to libnetcdf; fsck reports it too.
-                                layout: t.layout.as_deref().and_then(|b| match crate::store::layout::TileLayout::decode(b) {
-                                    Ok(l) => Some(Arc::new(l)),
-                                    Err(why) => {
-                                        tracing::warn!(dataset = %def.name, tile = %t.path, %why, "recorded layout unreadable; tile read through libnetcdf");
-                                        None
-                                    }
-                                }),
-                            })
+                            let key = TileKey {
+                                dataset: def.name.to_string(),
+                                variable: var.def.name.clone(),
+                                time: t.time.map(|t| t.0),
+                                overview: t.overview,
+                                tx: t.tx,
+                                ty: t.ty,
+                            };
+                            let time_text = t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x));
+                            Arc::new(TileRef::catalogued(key, t.path.clone(), t.bytes, t.checksum.clone(), time_text, t.layout.as_deref()))
                         })
                         .collect();
                     let found = Arc::new(refs);
@@ -259,12 +280,12 @@ impl Archive {
                 }
             };
             let map: TileMap = found.iter().map(|t| ((t.key.time, t.key.tx, t.key.ty), t.clone())).collect();
-            tiles.insert(a.path.clone(), map);
+            tiles.insert(a.path.clone(), ArrayTiles { overview: k, map });
         }
         // Every planned tile must be what its catalogue row says before the
         // status line goes out: present with its size, and (up to
         // VERIFY_AHEAD_TILES of them) checksum and identity verified.
-        let mut all: Vec<Arc<TileRef>> = tiles.values().flat_map(|m| m.values().cloned()).collect();
+        let mut all: Vec<Arc<TileRef>> = tiles.values().flat_map(|m| m.map.values().cloned()).collect();
         // In reading order, so that the tiles verified ahead are the first
         // ones the response needs.
         all.sort_by(|a, b| (a.key.time, a.key.ty, a.key.tx, &a.key.variable).cmp(&(b.key.time, b.key.ty, b.key.tx, &b.key.variable)));

@@ -58,18 +58,24 @@ impl Plan {
             return Err(ArchiveError::Internal(format!("{} is not a data variable", a.name)).into());
         };
         let var = &dv.vars[*i].def;
-        let tiles = self.tiles.get(&a.path).ok_or_else(|| ArchiveError::Internal(format!("no plan for {}", a.path)))?;
+        let planned = self.tiles.get(&a.path).ok_or_else(|| ArchiveError::Internal(format!("no plan for {}", a.path)))?;
+        let tiles = &planned.map;
         let n = a.dims.len();
         let slab = |r: view::Range| crate::model::Hyperslab { start: r.start, stride: r.stride, count: r.count };
+        // Rows and columns on the grid read: overview level k holds cell
+        // (y, x) at (y / k, x / k), and the plan chose k to divide every
+        // selected index.
+        let k = planned.overview as usize;
+        let on_level = |r: view::Range| crate::model::Hyperslab { start: r.start / k, stride: (r.stride / k).max(1), count: r.count };
         let sel = crate::plan::Selection {
             time: var.has_time.then(|| slab(a.dims[0].range)),
             level: var.has_level.then(|| slab(a.dims[usize::from(var.has_time)].range)),
-            y: slab(a.dims[n - 2].range),
-            x: slab(a.dims[n - 1].range),
+            y: on_level(a.dims[n - 2].range),
+            x: on_level(a.dims[n - 1].range),
         };
         let fill = var.fill_value();
         let mut buffer: Option<TypedArray> = None;
-        for b in crate::plan::bands(&sel, (def.grid.ny(), def.grid.nx()), def.tile, var.dtype.size(), BAND_BYTES) {
+        for b in crate::plan::bands(&sel, (def.grid.ny().div_ceil(k), def.grid.nx().div_ceil(k)), def.tile, var.dtype.size(), BAND_BYTES) {
             if b.first_row + b.rows <= first_row {
                 continue;
             }
@@ -114,4 +120,28 @@ impl Plan {
 fn squeeze_level(a: TypedArray) -> TypedArray {
     let n = a.shape().len();
     a.drop_leading(n.saturating_sub(2))
+}
+
+impl Plan {
+    /// The whole selection of one data array, its last two dimensions as
+    /// `[rows, cols]` (the leading ones must select one slab): what a
+    /// picture is drawn from. Blocking (it reads tiles).
+    pub fn data_array(&self, reader: &dyn TileStore, a: &SentArray) -> Result<TypedArray, ArchiveError> {
+        let n = a.dims.len();
+        if n < 2 || a.dims[..n - 2].iter().any(|d| d.range.count != 1) {
+            return Err(ArchiveError::Internal(format!("{} is not one 2-D slab", a.name)));
+        }
+        let (rows, cols) = (a.dims[n - 2].range.count, a.dims[n - 1].range.count);
+        let mut out: Option<TypedArray> = None;
+        self.data_bands(reader, a, 0, &mut |first_row, band| {
+            let whole = out.get_or_insert_with(|| mosaic::fill_band(band.dtype(), rows, cols, 0.0));
+            mosaic::place_rows(whole, band, first_row);
+            Ok(true)
+        })
+        .map_err(|stop| match stop {
+            Stop::Failed(e) => e,
+            Stop::Closed => ArchiveError::Internal("stopped".into()),
+        })?;
+        out.ok_or_else(|| ArchiveError::Internal(format!("{} selects nothing", a.name)))
+    }
 }

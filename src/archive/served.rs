@@ -43,6 +43,9 @@ pub struct ServedDataset {
     pub dds: String,
     pub das: String,
     roles: HashMap<String, Role>,
+    /// The overview levels every slice has (none when the dataset keeps
+    /// none).
+    pub overview_levels: Vec<u32>,
     /// Tile lookups already answered for this version of the dataset.
     pub(super) tile_index: TileIndex,
 }
@@ -187,6 +190,7 @@ impl ServedDataset {
             tracing::debug!(dataset = %def.name, "DAS: {n}");
         }
         Ok(ServedDataset {
+            overview_levels: dataset.def.overview_levels(),
             dds: crate::dap::dds::view_dds(&structure),
             das: das_text,
             structure,

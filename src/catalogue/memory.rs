@@ -2,8 +2,8 @@
 //! Used by tests and benchmarks so that they measure tessera, not a driver.
 
 use super::{
-    Catalogue, CatalogueError, Dataset, DatasetStats, DatasetVersion, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
-    TileRecord, TimeSel, TimeSlice, Variable, WriterLock, apply_edit, check_same_variable,
+    Catalogue, CatalogueError, Dataset, DatasetStats, DatasetVersion, IngestBatch, MetadataEdit, NewTile, OverviewBatch, Result,
+    RetiredTile, TileQuery, TileRecord, TimeSel, TimeSlice, Variable, WriterLock, apply_edit, check_same_variable,
 };
 use crate::model::{DatasetName, Timestamp};
 use async_trait::async_trait;
@@ -11,7 +11,7 @@ use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-type TileKey = (i64, i64, Option<i64>, u32, u32); // dataset, variable, t, ty, tx
+type TileKey = (i64, i64, u32, Option<i64>, u32, u32); // dataset, variable, overview, t, ty, tx
 
 #[derive(Default, Clone)]
 struct State {
@@ -97,8 +97,8 @@ impl Catalogue for MemoryCatalogue {
         let s = self.lock();
         let mut out: Vec<TileRecord> = s
             .tiles
-            .range((q.dataset_id, q.variable_id, None, 0, 0)..=(q.dataset_id, q.variable_id, Some(i64::MAX), u32::MAX, u32::MAX))
-            .filter(|((_, _, t, ty, tx), _)| {
+            .range((q.dataset_id, q.variable_id, q.overview, None, 0, 0)..=(q.dataset_id, q.variable_id, q.overview, Some(i64::MAX), u32::MAX, u32::MAX))
+            .filter(|((_, _, _, t, ty, tx), _)| {
                 let time_ok = match q.time {
                     TimeSel::Static => t.is_none(),
                     TimeSel::Between(a, b) => t.is_some_and(|t| t >= a.0 && t <= b.0),
@@ -115,7 +115,7 @@ impl Catalogue for MemoryCatalogue {
         let s = self.lock();
         Ok(s.tiles
             .iter()
-            .filter(|((d, _, t, _, _), _)| *d == dataset_id && *t == time.map(|t| t.0))
+            .filter(|((d, _, _, t, _, _), _)| *d == dataset_id && *t == time.map(|t| t.0))
             .map(|(_, r)| r.clone())
             .collect())
     }
@@ -159,18 +159,13 @@ impl Catalogue for MemoryCatalogue {
                 .map(|x| x.id)
                 .ok_or_else(|| CatalogueError::Conflict(format!("variable {name} is not part of the batch or the dataset")))
         };
-        let (mut removed_tiles, mut removed_bytes) = (0u64, 0u64);
+        let mut stats = DatasetStats::default();
+        let mut removed = DatasetStats::default();
         if batch.replace {
             for (name, t) in &batch.slices {
                 let vid = var_id(&s, name)?;
                 let t = t.map(|t| t.0);
-                let old: Vec<TileKey> = s.tiles.keys().filter(|k| k.0 == dataset_id && k.1 == vid && k.2 == t).copied().collect();
-                for k in old {
-                    let r = s.tiles.remove(&k).expect("listed above");
-                    removed_tiles += 1;
-                    removed_bytes += r.bytes;
-                    s.retired.insert(r.path.clone(), RetiredTile { dataset_id, path: r.path, retired_at: now.timestamp_millis() });
-                }
+                retire(&mut s, dataset_id, |k| k.1 == vid && k.3 == t, now.timestamp_millis(), &mut removed);
                 s.variable_times.remove(&(vid, t));
                 s.content_hashes.remove(&(vid, t));
             }
@@ -197,35 +192,16 @@ impl Catalogue for MemoryCatalogue {
         for t in batch.slices.iter().filter_map(|(_, t)| *t) {
             s.slices.entry((dataset_id, t.0)).or_insert_with(|| TimeSlice::new(t));
         }
-        let mut bytes = 0;
         for tile in &batch.tiles {
             let vid = var_id(&s, &tile.variable)?;
-            let key = (dataset_id, vid, tile.time.map(|t| t.0), tile.ty, tile.tx);
-            if s.tiles.contains_key(&key) {
-                return Err(CatalogueError::Conflict(format!("tile {} is already catalogued", tile.path)));
-            }
-            bytes += tile.bytes;
-            s.tiles.insert(
-                key,
-                TileRecord {
-                    variable_id: vid,
-                    time: tile.time,
-                    tx: tile.tx,
-                    ty: tile.ty,
-                    path: tile.path.clone(),
-                    bytes: tile.bytes,
-                    checksum: tile.checksum.clone(),
-                    layout: tile.layout.clone(),
-                },
-            );
+            insert(&mut s, dataset_id, vid, tile, &mut stats)?;
         }
         let times: Vec<i64> = s.slices.range((dataset_id, i64::MIN)..=(dataset_id, i64::MAX)).map(|(&(_, t), _)| t).collect();
         let d = s.datasets.get_mut(def.name.as_str()).expect("inserted above");
         d.stats.slice_count = times.len() as u64;
         d.stats.t_min = times.first().copied().map(Timestamp);
         d.stats.t_max = times.last().copied().map(Timestamp);
-        d.stats.tile_count = d.stats.tile_count + batch.tiles.len() as u64 - removed_tiles;
-        d.stats.bytes = d.stats.bytes + bytes - removed_bytes;
+        tally(&mut d.stats, &stats, &removed);
         d.version += 1;
         d.updated_at = now;
         let result = d.clone();
@@ -298,7 +274,7 @@ impl Catalogue for MemoryCatalogue {
         let mut s = self.lock();
         let mut changed = 0;
         for t in tiles {
-            if let Some(row) = s.tiles.get_mut(&(dataset_id, t.variable_id, t.time.map(|x| x.0), t.ty, t.tx)) {
+            if let Some(row) = s.tiles.get_mut(&(dataset_id, t.variable_id, t.overview, t.time.map(|x| x.0), t.ty, t.tx)) {
                 if row.path == t.path {
                     row.layout = t.layout.clone();
                     changed += 1;
@@ -313,4 +289,94 @@ impl Catalogue for MemoryCatalogue {
         }
         Ok(changed)
     }
+
+    async fn commit_overviews(&self, batch: &OverviewBatch) -> Result<Dataset> {
+        let mut guard = self.lock();
+        let mut s = guard.clone();
+        let dataset_id = batch.dataset_id;
+        let name = s.datasets.values().find(|d| d.id == dataset_id).map(|d| d.def.name.to_string());
+        let Some(name) = name else { return Err(CatalogueError::Conflict(format!("dataset {dataset_id} is gone"))) };
+        let var_id = |s: &State, var: &str| {
+            s.variables
+                .iter()
+                .find(|x| x.dataset_id == dataset_id && x.def.name == var)
+                .map(|x| x.id)
+                .ok_or_else(|| CatalogueError::Conflict(format!("no variable {var} in dataset {name}")))
+        };
+        let now = Utc::now();
+        let (mut added, mut removed) = (DatasetStats::default(), DatasetStats::default());
+        for (var, t) in &batch.slices {
+            let vid = var_id(&s, var)?;
+            let t = t.map(|t| t.0);
+            retire(&mut s, dataset_id, |k| k.1 == vid && k.3 == t && k.2 > 1, now.timestamp_millis(), &mut removed);
+        }
+        for tile in &batch.tiles {
+            if tile.overview < 2 {
+                return Err(CatalogueError::Conflict("an overview batch holds a full-resolution tile".into()));
+            }
+            let vid = var_id(&s, &tile.variable)?;
+            insert(&mut s, dataset_id, vid, tile, &mut added)?;
+        }
+        let d = s.datasets.get_mut(&name).expect("found above");
+        tally(&mut d.stats, &added, &removed);
+        d.def.overviews |= batch.complete;
+        d.version += 1;
+        d.updated_at = now;
+        let result = d.clone();
+        *guard = s;
+        Ok(result)
+    }
+}
+
+/// Moves the dataset's tiles that `which` selects to the retired list.
+fn retire(s: &mut State, dataset_id: i64, which: impl Fn(&TileKey) -> bool, now_ms: i64, removed: &mut DatasetStats) {
+    let old: Vec<TileKey> = s.tiles.keys().filter(|k| k.0 == dataset_id && which(k)).copied().collect();
+    for k in old {
+        let r = s.tiles.remove(&k).expect("listed above");
+        count(removed, r.bytes, r.overview);
+        s.retired.insert(r.path.clone(), RetiredTile { dataset_id, path: r.path, retired_at: now_ms });
+    }
+}
+
+/// Adds a tile row, refusing a key that is taken.
+fn insert(s: &mut State, dataset_id: i64, vid: i64, tile: &NewTile, added: &mut DatasetStats) -> Result<()> {
+    let key = (dataset_id, vid, tile.overview, tile.time.map(|t| t.0), tile.ty, tile.tx);
+    if s.tiles.contains_key(&key) {
+        return Err(CatalogueError::Conflict(format!("tile {} is already catalogued", tile.path)));
+    }
+    count(added, tile.bytes, tile.overview);
+    s.tiles.insert(
+        key,
+        TileRecord {
+            variable_id: vid,
+            time: tile.time,
+            overview: tile.overview,
+            tx: tile.tx,
+            ty: tile.ty,
+            path: tile.path.clone(),
+            bytes: tile.bytes,
+            checksum: tile.checksum.clone(),
+            layout: tile.layout.clone(),
+        },
+    );
+    Ok(())
+}
+
+/// Counts one tile into full-resolution or overview totals.
+fn count(stats: &mut DatasetStats, bytes: u64, overview: u32) {
+    if overview > 1 {
+        stats.overview_tiles += 1;
+        stats.overview_bytes += bytes;
+    } else {
+        stats.tile_count += 1;
+        stats.bytes += bytes;
+    }
+}
+
+/// Applies tiles added and removed to a dataset's counts.
+fn tally(stats: &mut DatasetStats, added: &DatasetStats, removed: &DatasetStats) {
+    stats.tile_count = stats.tile_count + added.tile_count - removed.tile_count;
+    stats.bytes = stats.bytes + added.bytes - removed.bytes;
+    stats.overview_tiles = stats.overview_tiles + added.overview_tiles - removed.overview_tiles;
+    stats.overview_bytes = stats.overview_bytes + added.overview_bytes - removed.overview_bytes;
 }

@@ -73,8 +73,12 @@ pub struct DatasetStats {
     pub slice_count: u64,
     pub t_min: Option<Timestamp>,
     pub t_max: Option<Timestamp>,
+    /// Full-resolution tiles and their bytes.
     pub tile_count: u64,
     pub bytes: u64,
+    /// Overview tiles and their bytes (levels 2, 4, ...).
+    pub overview_tiles: u64,
+    pub overview_bytes: u64,
 }
 
 /// A variable as stored.
@@ -91,6 +95,9 @@ pub struct TileRecord {
     pub variable_id: i64,
     /// `None` for time-invariant variables.
     pub time: Option<Timestamp>,
+    /// 1 for the full resolution, `k` for overview level `k` (whose tile
+    /// indices are on the grid of every `k`-th cell).
+    pub overview: u32,
     pub tx: u32,
     pub ty: u32,
     /// Relative to the pool root.
@@ -119,6 +126,8 @@ pub struct TileQuery {
     pub dataset_id: i64,
     pub variable_id: i64,
     pub time: TimeSel,
+    /// See [`TileRecord::overview`].
+    pub overview: u32,
     pub tx: Range<u32>,
     pub ty: Range<u32>,
 }
@@ -191,6 +200,8 @@ pub struct MetadataEdit {
 pub struct NewTile {
     pub variable: String,
     pub time: Option<Timestamp>,
+    /// See [`TileRecord::overview`].
+    pub overview: u32,
     pub tx: u32,
     pub ty: u32,
     pub path: String,
@@ -220,6 +231,21 @@ pub struct IngestBatch {
     pub replace: bool,
     /// blake3 of each slice's stored values (see [`Catalogue::content_hashes`]).
     pub content_hashes: std::collections::HashMap<(String, Option<Timestamp>), String>,
+}
+
+/// Overviews made for slices already in a dataset (`tessera overviews
+/// build`), committed in one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OverviewBatch {
+    pub dataset_id: i64,
+    /// The (variable, time) slices these overviews are of: the overview
+    /// tiles they had are retired and replaced by `tiles`.
+    pub slices: Vec<(String, Option<Timestamp>)>,
+    /// Overview tiles only (`overview` > 1).
+    pub tiles: Vec<NewTile>,
+    /// The last batch of a build: the dataset now keeps overviews (every
+    /// slice has them), and readers may use them.
+    pub complete: bool,
 }
 
 /// Held by the one writer of a dataset's files and rows (an ingest from
@@ -304,6 +330,11 @@ pub trait Catalogue: Send + Sync + 'static {
     /// dataset version when anything changed, so that servers take them up.
     /// Returns the rows changed.
     async fn set_tile_layouts(&self, dataset_id: i64, tiles: &[TileRecord]) -> Result<u64>;
+    /// Records overviews built for slices already in a dataset, replacing
+    /// the overview tiles those slices had; the last batch of a build
+    /// (`complete`) marks the dataset as keeping overviews. Callers hold the
+    /// dataset's writer lock.
+    async fn commit_overviews(&self, batch: &OverviewBatch) -> Result<Dataset>;
     /// Removes a dataset's rows; false if there was none.
     async fn delete_dataset(&self, name: &DatasetName) -> Result<bool>;
     /// Edits a dataset's title and attributes; bumps its version.

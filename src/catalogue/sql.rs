@@ -7,7 +7,7 @@
 //! column types and live in `migrations/sqlite` and `migrations/postgres`.
 
 use super::{
-    Catalogue, CatalogueError, Dataset, DatasetStats, DatasetVersion, IngestBatch, MetadataEdit, Result, RetiredTile, TileQuery,
+    Catalogue, CatalogueError, Dataset, DatasetStats, DatasetVersion, IngestBatch, MetadataEdit, OverviewBatch, Result, RetiredTile, TileQuery,
     TileRecord, TimeSel, TimeSlice, Variable, WriterLock, aux_from_json, aux_to_json,
 };
 use crate::model::{DataType, DatasetDef, DatasetName, Timestamp, VarKind, VariableDef};
@@ -66,6 +66,8 @@ struct DatasetRow {
     t_max: Option<i64>,
     tile_count: i64,
     bytes: i64,
+    overview_tiles: i64,
+    overview_bytes: i64,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -83,6 +85,8 @@ impl DatasetRow {
                 t_max: self.t_max.map(Timestamp),
                 tile_count: self.tile_count as u64,
                 bytes: self.bytes as u64,
+                overview_tiles: self.overview_tiles as u64,
+                overview_bytes: self.overview_bytes as u64,
             },
             version: self.version,
             created_at: self.created_at,
@@ -150,6 +154,7 @@ fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
 struct TileRow {
     variable_id: i64,
     t: Option<i64>,
+    overview: i32,
     tx: i32,
     ty: i32,
     path: String,
@@ -163,6 +168,7 @@ impl From<TileRow> for TileRecord {
         TileRecord {
             variable_id: r.variable_id,
             time: r.t.map(Timestamp),
+            overview: r.overview.max(1) as u32,
             tx: r.tx as u32,
             ty: r.ty as u32,
             path: r.path,
@@ -176,7 +182,7 @@ impl From<TileRow> for TileRecord {
 // Column lists as macros, so that every statement stays a `&'static str`.
 macro_rules! dataset_columns {
     () => {
-        "id, definition, slice_count, t_min, t_max, tile_count, bytes, version, created_at, updated_at"
+        "id, definition, slice_count, t_min, t_max, tile_count, bytes, overview_tiles, overview_bytes, version, created_at, updated_at"
     };
 }
 macro_rules! variable_columns {
@@ -186,11 +192,11 @@ macro_rules! variable_columns {
 }
 macro_rules! tile_columns {
     () => {
-        "variable_id, t, tx, ty, path, bytes, checksum, layout"
+        "variable_id, t, overview, tx, ty, path, bytes, checksum, layout"
     };
 }
 
-/// Tile rows per INSERT statement: 10 parameters each stays far below
+/// Tile rows per INSERT statement: 11 parameters each stays far below
 /// SQLite's and PostgreSQL's limits on parameters per statement.
 const TILE_ROWS_PER_INSERT: usize = 1000;
 
@@ -199,9 +205,92 @@ fn col(v: u32) -> i32 {
     v.min(i32::MAX as u32) as i32
 }
 
+/// Tiles and bytes leaving or entering a dataset, full resolution and
+/// overviews apart.
+#[derive(Default)]
+struct Removed {
+    tiles: i64,
+    bytes: i64,
+    overview_tiles: i64,
+    overview_bytes: i64,
+}
+
+impl Removed {
+    fn add(&mut self, bytes: i64, overview: i64) {
+        if overview > 1 {
+            self.overview_tiles += 1;
+            self.overview_bytes += bytes;
+        } else {
+            self.tiles += 1;
+            self.bytes += bytes;
+        }
+    }
+
+    fn of(tiles: &[crate::catalogue::NewTile]) -> Removed {
+        let mut r = Removed::default();
+        for t in tiles {
+            r.add(t.bytes as i64, i64::from(t.overview));
+        }
+        r
+    }
+}
+
 macro_rules! sql_catalogue {
-    ($name:ident, $pool:ty, $backend:literal, $migrator:ident) => {
+    ($name:ident, $pool:ty, $db:ty, $backend:literal, $migrator:ident) => {
         impl $name {
+            /// Retires tile files leaving service (readers may still hold
+            /// them: removed after a grace period), counting them.
+            async fn retire(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                dataset_id: i64,
+                old: &[(String, i64, i32)],
+                now: DateTime<Utc>,
+                removed: &mut Removed,
+            ) -> Result<()> {
+                for (path, bytes, overview) in old {
+                    removed.add(*bytes, i64::from(*overview));
+                    sqlx::query("INSERT INTO retired_tiles (dataset_id, path, retired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                        .bind(dataset_id)
+                        .bind(path)
+                        .bind(now.timestamp_millis())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                Ok(())
+            }
+
+            /// Inserts tile rows, many per statement (sqlx's QueryBuilder
+            /// rather than one round trip per tile): a file of thousands of
+            /// tiles commits in a few statements.
+            async fn insert_tiles(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                dataset_id: i64,
+                rows: &[(i64, &crate::catalogue::NewTile)],
+                now: DateTime<Utc>,
+            ) -> Result<()> {
+                for chunk in rows.chunks(TILE_ROWS_PER_INSERT) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO tiles (dataset_id, variable_id, t, overview, ty, tx, path, bytes, checksum, layout, created_at) ",
+                    );
+                    q.push_values(chunk, |mut b, (vid, tile)| {
+                        b.push_bind(dataset_id)
+                            .push_bind(*vid)
+                            .push_bind(tile.time.map(|t| t.0))
+                            .push_bind(col(tile.overview))
+                            .push_bind(col(tile.ty))
+                            .push_bind(col(tile.tx))
+                            .push_bind(tile.path.clone())
+                            .push_bind(tile.bytes as i64)
+                            .push_bind(tile.checksum.clone())
+                            .push_bind(tile.layout.clone())
+                            .push_bind(now);
+                    });
+                    q.build().execute(&mut **tx).await.map_err(map_err)?;
+                }
+                Ok(())
+            }
+
             /// Applies pending migrations.
             pub async fn migrate(&self) -> Result<()> {
                 $migrator.run(&self.pool).await.map_err(|e| match e {
@@ -311,17 +400,18 @@ macro_rules! sql_catalogue {
                 }
                 let rows: Vec<TileRow> = match q.time {
                     TimeSel::Static => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t IS NULL \
-                         AND ty >= $3 AND ty < $4 AND tx >= $5 AND tx < $6 ORDER BY ty, tx"))
+                         AND ty >= $3 AND ty < $4 AND tx >= $5 AND tx < $6 AND overview = $7 ORDER BY ty, tx"))
                     .bind(q.dataset_id)
                     .bind(q.variable_id)
                     .bind(col(q.ty.start))
                     .bind(col(q.ty.end))
                     .bind(col(q.tx.start))
                     .bind(col(q.tx.end))
+                    .bind(col(q.overview))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(map_err)?,
-                    TimeSel::Between(from, to) => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 \
+                    TimeSel::Between(from, to) => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND overview = $9 \
                          AND t >= $3 AND t <= $4 AND ty >= $5 AND ty < $6 AND tx >= $7 AND tx < $8 ORDER BY t, ty, tx"))
                     .bind(q.dataset_id)
                     .bind(q.variable_id)
@@ -331,6 +421,7 @@ macro_rules! sql_catalogue {
                     .bind(col(q.ty.end))
                     .bind(col(q.tx.start))
                     .bind(col(q.tx.end))
+                    .bind(col(q.overview))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(map_err)?,
@@ -342,13 +433,13 @@ macro_rules! sql_catalogue {
                 let mut out = Vec::new();
                 for v in self.variables(dataset_id).await? {
                     let rows: Vec<TileRow> = match time {
-                        None => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t IS NULL ORDER BY ty, tx"))
+                        None => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t IS NULL ORDER BY overview, ty, tx"))
                         .bind(dataset_id)
                         .bind(v.id)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(map_err)?,
-                        Some(t) => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t = $3 ORDER BY ty, tx"))
+                        Some(t) => sqlx::query_as(concat!("SELECT ", tile_columns!(), " FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t = $3 ORDER BY overview, ty, tx"))
                         .bind(dataset_id)
                         .bind(v.id)
                         .bind(t.0)
@@ -462,36 +553,26 @@ macro_rules! sql_catalogue {
 
                 // Replaced slices: their tiles leave service now and their
                 // files are retired, not deleted (readers may hold them).
-                let (mut removed_tiles, mut removed_bytes) = (0i64, 0i64);
+                let mut removed = Removed::default();
                 if batch.replace {
                     for (name, t) in &batch.slices {
                         let vid = var_id(name)?;
-                        let old: Vec<(String, i64)> = match t {
-                            Some(t) => sqlx::query_as("SELECT path, bytes FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t = $3")
+                        let old: Vec<(String, i64, i32)> = match t {
+                            Some(t) => sqlx::query_as("SELECT path, bytes, overview FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t = $3")
                                 .bind(dataset_id)
                                 .bind(vid)
                                 .bind(t.0)
                                 .fetch_all(&mut *tx)
                                 .await
                                 .map_err(map_err)?,
-                            None => sqlx::query_as("SELECT path, bytes FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t IS NULL")
+                            None => sqlx::query_as("SELECT path, bytes, overview FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t IS NULL")
                                 .bind(dataset_id)
                                 .bind(vid)
                                 .fetch_all(&mut *tx)
                                 .await
                                 .map_err(map_err)?,
                         };
-                        for (path, bytes) in &old {
-                            removed_tiles += 1;
-                            removed_bytes += bytes;
-                            sqlx::query("INSERT INTO retired_tiles (dataset_id, path, retired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                                .bind(dataset_id)
-                                .bind(path)
-                                .bind(now.timestamp_millis())
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(map_err)?;
-                        }
+                        Self::retire(&mut tx, dataset_id, &old, now, &mut removed).await?;
                         let (tiles_sql, times_sql) = match t {
                             Some(_) => (
                                 "DELETE FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND t = $3",
@@ -513,7 +594,7 @@ macro_rules! sql_catalogue {
 
                 for (name, t) in &batch.slices {
                     let vid = var_id(name)?;
-                    let count = batch.tiles.iter().filter(|x| &x.variable == name && x.time == *t).count() as i64;
+                    let count = batch.tiles.iter().filter(|x| &x.variable == name && x.time == *t && x.overview == 1).count() as i64;
                     sqlx::query("INSERT INTO variable_times (variable_id, t, tile_count, ingested_at, content_hash) VALUES ($1, $2, $3, $4, $5)")
                         .bind(vid)
                         .bind(t.map(|t| t.0))
@@ -557,44 +638,25 @@ macro_rules! sql_catalogue {
                         .map_err(map_err)?;
                 }
 
-                let mut bytes = 0i64;
-                // Many rows per statement (sqlx's QueryBuilder rather than
-                // one round trip per tile): a file of thousands of tiles
-                // commits in a few statements.
                 let rows: Vec<(i64, &crate::catalogue::NewTile)> =
                     batch.tiles.iter().map(|t| Ok((var_id(&t.variable)?, t))).collect::<Result<_>>()?;
-                for chunk in rows.chunks(TILE_ROWS_PER_INSERT) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "INSERT INTO tiles (dataset_id, variable_id, t, ty, tx, path, bytes, checksum, layout, created_at) ",
-                    );
-                    q.push_values(chunk, |mut b, (vid, tile)| {
-                        b.push_bind(dataset_id)
-                            .push_bind(*vid)
-                            .push_bind(tile.time.map(|t| t.0))
-                            .push_bind(col(tile.ty))
-                            .push_bind(col(tile.tx))
-                            .push_bind(tile.path.clone())
-                            .push_bind(tile.bytes as i64)
-                            .push_bind(tile.checksum.clone())
-                            .push_bind(tile.layout.clone())
-                            .push_bind(now);
-                    });
-                    q.build().execute(&mut *tx).await.map_err(map_err)?;
-                }
-                bytes += batch.tiles.iter().map(|t| t.bytes as i64).sum::<i64>();
-
+                Self::insert_tiles(&mut tx, dataset_id, &rows, now).await?;
+                let added = Removed::of(&batch.tiles);
                 sqlx::query(
                     "UPDATE datasets SET \
                      slice_count = (SELECT COUNT(*) FROM time_slices WHERE dataset_id = $1), \
                      t_min = (SELECT MIN(t) FROM time_slices WHERE dataset_id = $1), \
                      t_max = (SELECT MAX(t) FROM time_slices WHERE dataset_id = $1), \
-                     tile_count = tile_count + $2, bytes = bytes + $3, version = version + 1, updated_at = $4 \
+                     tile_count = tile_count + $2, bytes = bytes + $3, version = version + 1, updated_at = $4, \
+                     overview_tiles = overview_tiles + $5, overview_bytes = overview_bytes + $6 \
                      WHERE id = $1",
                 )
                 .bind(dataset_id)
-                .bind(batch.tiles.len() as i64 - removed_tiles)
-                .bind(bytes - removed_bytes)
+                .bind(added.tiles - removed.tiles)
+                .bind(added.bytes - removed.bytes)
                 .bind(now)
+                .bind(added.overview_tiles - removed.overview_tiles)
+                .bind(added.overview_bytes - removed.overview_bytes)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -716,6 +778,86 @@ macro_rules! sql_catalogue {
                 Ok(true)
             }
 
+            async fn commit_overviews(&self, batch: &OverviewBatch) -> Result<Dataset> {
+                let now = Utc::now();
+                let mut tx = self.write_tx().await?;
+                let row: Option<(i64, String)> = sqlx::query_as("SELECT id, definition FROM datasets WHERE id = $1")
+                    .bind(batch.dataset_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let Some((dataset_id, json)) = row else {
+                    return Err(CatalogueError::Conflict(format!("dataset {} is gone", batch.dataset_id)));
+                };
+                let mut def: DatasetDef = serde_json::from_str(&json).map_err(|e| corrupt("dataset definition", e))?;
+                let vars: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM variables WHERE dataset_id = $1")
+                    .bind(dataset_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let var_id = |name: &str| {
+                    vars.iter().find(|(_, n)| n == name).map(|(id, _)| *id).ok_or_else(|| CatalogueError::Conflict(format!("no variable {name} in dataset {}", def.name)))
+                };
+                let mut removed = Removed::default();
+                for (name, t) in &batch.slices {
+                    let vid = var_id(name)?;
+                    let old: Vec<(String, i64, i32)> = sqlx::query_as(
+                        "SELECT path, bytes, overview FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND overview > 1 \
+                         AND (t = $3 OR (t IS NULL AND $4))",
+                    )
+                    .bind(dataset_id)
+                    .bind(vid)
+                    .bind(t.map(|t| t.0))
+                    .bind(t.is_none())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    Self::retire(&mut tx, dataset_id, &old, now, &mut removed).await?;
+                    sqlx::query("DELETE FROM tiles WHERE dataset_id = $1 AND variable_id = $2 AND overview > 1 AND (t = $3 OR (t IS NULL AND $4))")
+                        .bind(dataset_id)
+                        .bind(vid)
+                        .bind(t.map(|t| t.0))
+                        .bind(t.is_none())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                let rows: Vec<(i64, &crate::catalogue::NewTile)> =
+                    batch.tiles.iter().map(|t| Ok((var_id(&t.variable)?, t))).collect::<Result<_>>()?;
+                if rows.iter().any(|(_, t)| t.overview < 2) {
+                    return Err(CatalogueError::Conflict("an overview batch holds a full-resolution tile".into()));
+                }
+                Self::insert_tiles(&mut tx, dataset_id, &rows, now).await?;
+                let added = Removed::of(&batch.tiles);
+                if batch.complete && !def.overviews {
+                    def.overviews = true;
+                    sqlx::query("UPDATE datasets SET definition = $1 WHERE id = $2")
+                        .bind(to_json(&def)?)
+                        .bind(dataset_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                sqlx::query(
+                    "UPDATE datasets SET overview_tiles = overview_tiles + $2, overview_bytes = overview_bytes + $3, \
+                     version = version + 1, updated_at = $4 WHERE id = $1",
+                )
+                .bind(dataset_id)
+                .bind(added.overview_tiles - removed.overview_tiles)
+                .bind(added.overview_bytes - removed.overview_bytes)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let row: DatasetRow = sqlx::query_as(concat!("SELECT ", dataset_columns!(), " FROM datasets WHERE id = $1"))
+                    .bind(dataset_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                self.commit_change(tx).await?;
+                row.into_dataset()
+            }
+
             async fn set_tile_layouts(&self, dataset_id: i64, tiles: &[TileRecord]) -> Result<u64> {
                 let mut tx = self.write_tx().await?;
                 let mut changed = 0u64;
@@ -723,8 +865,8 @@ macro_rules! sql_catalogue {
                     // By key (the lookup indexes), and only while the row
                     // still names the file that was inspected.
                     let q = match t.time {
-                        Some(_) => "UPDATE tiles SET layout = $1 WHERE dataset_id = $2 AND variable_id = $3 AND t = $4 AND ty = $5 AND tx = $6 AND path = $7",
-                        None => "UPDATE tiles SET layout = $1 WHERE dataset_id = $2 AND variable_id = $3 AND t IS NULL AND ($4 IS NULL) AND ty = $5 AND tx = $6 AND path = $7",
+                        Some(_) => "UPDATE tiles SET layout = $1 WHERE dataset_id = $2 AND variable_id = $3 AND t = $4 AND ty = $5 AND tx = $6 AND path = $7 AND overview = $8",
+                        None => "UPDATE tiles SET layout = $1 WHERE dataset_id = $2 AND variable_id = $3 AND t IS NULL AND ($4 IS NULL) AND ty = $5 AND tx = $6 AND path = $7 AND overview = $8",
                     };
                     changed += sqlx::query(q)
                         .bind(t.layout.clone())
@@ -734,6 +876,7 @@ macro_rules! sql_catalogue {
                         .bind(col(t.ty))
                         .bind(col(t.tx))
                         .bind(&t.path)
+                        .bind(col(t.overview))
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?
@@ -905,7 +1048,7 @@ impl SqliteCatalogue {
     }
 }
 
-sql_catalogue!(SqliteCatalogue, SqlitePool, "sqlite", SQLITE_MIGRATOR);
+sql_catalogue!(SqliteCatalogue, SqlitePool, sqlx::Sqlite, "sqlite", SQLITE_MIGRATOR);
 
 /// The production catalogue on PostgreSQL. Dataset writer locks are
 /// session advisory locks (`pg_try_advisory_lock`), held on a connection
@@ -1037,4 +1180,4 @@ impl PostgresCatalogue {
     }
 }
 
-sql_catalogue!(PostgresCatalogue, PgPool, "postgres", POSTGRES_MIGRATOR);
+sql_catalogue!(PostgresCatalogue, PgPool, sqlx::Postgres, "postgres", POSTGRES_MIGRATOR);

@@ -40,6 +40,7 @@
 //! * Adding a variable writes only that variable's files.
 //! * All-fill tiles are not written: the dataset is sparse.
 
+pub mod overviews;
 pub mod source;
 
 use crate::catalogue::{Catalogue, CatalogueError, IngestBatch, NewTile, TimeSlice, Variable};
@@ -99,6 +100,9 @@ pub struct IngestOptions {
     pub format: Option<TileFormat>,
     /// Deflate level for `nc4-deflate` tiles (1-9, default 4).
     pub deflate_level: Option<u8>,
+    /// Whether a new dataset keeps overviews (default: yes); must match an
+    /// existing one when given.
+    pub overviews: Option<bool>,
     /// The time of a source without a time coordinate.
     pub time: Option<Timestamp>,
     /// Store packed variables as floats (chosen when a variable is first
@@ -123,6 +127,7 @@ impl IngestOptions {
             tile: None,
             format: None,
             deflate_level: None,
+            overviews: None,
             time: None,
             unpack: Unpack::No,
             replace: false,
@@ -314,6 +319,13 @@ pub async fn ingest_file(
             if let Some(f) = opts.format.filter(|f| *f != def.format) {
                 return Err(mismatch(format!("dataset {} has tile format {}, not {f}; the format is chosen when a dataset is created", def.name, def.format)));
             }
+            if let Some(o) = opts.overviews.filter(|o| *o != def.overviews) {
+                return Err(mismatch(if o {
+                    format!("dataset {} keeps no overviews; `tessera overviews build --dataset {}` adds them", def.name, def.name)
+                } else {
+                    format!("dataset {} keeps overviews; whether it does is chosen when a dataset is created", def.name)
+                }));
+            }
             let mut def = def.clone();
             if let Some(ta) = &src.time_axis {
                 if d.stats.slice_count == 0 {
@@ -349,6 +361,7 @@ pub async fn ingest_file(
                 tile: opts.tile.unwrap_or(TileShape::DEFAULT),
                 format: opts.format.unwrap_or(TileFormat::Nc4Deflate),
                 deflate_level: opts.deflate_level.unwrap_or(4).clamp(1, 9),
+                overviews: opts.overviews.unwrap_or(true),
                 aux: Vec::new(),
                 slice_aux: Vec::new(),
             }
@@ -723,7 +736,11 @@ fn write_tiles_inner(
         let by_band = row_bytes * def.tile.h <= MAX_BAND_BYTES;
         let job_started = Instant::now();
         let mut job_tiles = 0;
+        let mut cuts: Vec<OverviewCut> = if job.check_only { Vec::new() } else { def.overview_levels().into_iter().map(|k| OverviewCut::new(def, k)).collect() };
         for ty in 0..nty {
+            for cut in &mut cuts {
+                cut.start_row(ty, var, fill, |c, band| c.write_row(band, pool, calendar, var, job, fill, written))?;
+            }
             let band_win = grid.tile_window(def.tile, TileIndex { tx: 0, ty });
             let read = |x0: usize, w: usize| -> Result<TypedArray, IngestError> {
                 let mut ranges = Vec::new();
@@ -761,62 +778,20 @@ fn write_tiles_inner(
                 if job.check_only {
                     continue;
                 }
+                for cut in &mut cuts {
+                    cut.take(&data, win);
+                }
                 if data.all_equal(fill) {
                     sparse += 1;
                     continue;
                 }
-                let rel = tile_rel_path(&def.name, calendar, &var.name, job.time, tx as u32, ty as u32);
-                let abs = pool.resolve(&rel)?;
-                let spec = TileSpec { dataset: def, var, time: job.time, time_value: job.time_value, tile: TileIndex { tx, ty }, window: win };
-                // Never let the filesystem fill under libnetcdf/HDF5, whose
-                // errors then say only "HDF error": check the room first,
-                // for the tile uncompressed plus its header.
-                let need = (data.shape().iter().product::<usize>() * var.dtype.size()) as u64 + (64 << 10);
-                let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
-                let no_space = |free: u64| IngestError::NoSpace {
-                    tile: rel.clone(),
-                    need: crate::store::human_bytes(need),
-                    free: crate::store::human_bytes(free),
-                };
-                let room = |dir: &Path| {
-                    let mut d = dir.to_path_buf();
-                    while !d.exists() && d.pop() {}
-                    crate::store::free_bytes(&d)
-                };
-                if let Some(free) = room(&dir).filter(|&f| f < need) {
-                    return Err(no_space(free));
-                }
-                // Where the values lie in the file is found before it is
-                // renamed into place (the rename moves no bytes).
-                let mut layout = None;
-                let (abs, w) = write_new(&abs, |tmp| {
-                    write_tile(tmp, &spec, &data)?;
-                    layout = crate::store::inspect::layout(tmp, &var.name)
-                        .map_err(|message| crate::store::StoreError::Invalid { path: tmp.to_path_buf(), message })?
-                        .map(|l| l.encode());
-                    Ok(())
-                })
-                .map_err(|e| match room(&dir) {
-                    Some(free) if free < need => no_space(free),
-                    _ => IngestError::Write { tile: rel.clone(), reason: store_reason(&e) },
-                })?;
-                let rel = match (rel.rsplit_once('/'), abs.file_name().and_then(|n| n.to_str())) {
-                    (Some((dir, _)), Some(name)) => format!("{dir}/{name}"),
-                    _ => rel,
-                };
-                written.push(NewTile {
-                    variable: var.name.clone(),
-                    time: job.time,
-                    tx: tx as u32,
-                    ty: ty as u32,
-                    path: rel,
-                    bytes: w.bytes,
-                    checksum: w.checksum,
-                    layout,
-                });
+                put_tile(pool, calendar, def, var, job, 1, TileIndex { tx, ty }, win, &data, written)?;
                 job_tiles += 1;
                 bar.set_message(format!("{} tiles written, {sparse} all-fill skipped", written.len()));
             }
+        }
+        for cut in &mut cuts {
+            cut.finish(|c, band| c.write_row(band, pool, calendar, var, job, fill, written))?;
         }
         hashes.insert((var.name.clone(), job.time), format!("blake3:{}", hasher.finalize().to_hex()));
         if !progress && !job.check_only {
@@ -831,4 +806,157 @@ fn write_tiles_inner(
     }
     bar.finish_and_clear();
     Ok(sparse)
+}
+
+/// Writes one tile of a slice (of the full resolution, `overview` 1, or
+/// of overview level `overview`, `def` then being the overview's) into the
+/// pool under a name no other file has, and records it in `written`.
+#[allow(clippy::too_many_arguments)]
+fn put_tile(
+    pool: &Pool,
+    calendar: crate::model::Calendar,
+    def: &DatasetDef,
+    var: &VariableDef,
+    job: &Job,
+    overview: u32,
+    tile: TileIndex,
+    win: crate::model::Window,
+    data: &TypedArray,
+    written: &mut Vec<NewTile>,
+) -> Result<(), IngestError> {
+    let (tx, ty) = (tile.tx as u32, tile.ty as u32);
+    let rel = tile_rel_path(&def.name, calendar, &var.name, job.time, overview, tx, ty);
+    let abs = pool.resolve(&rel)?;
+    let spec = TileSpec { dataset: def, var, time: job.time, time_value: job.time_value, tile, window: win, overview };
+    // Never let the filesystem fill under libnetcdf/HDF5, whose errors
+    // then say only "HDF error": check the room first, for the tile
+    // uncompressed plus its header.
+    let need = (data.shape().iter().product::<usize>() * var.dtype.size()) as u64 + (64 << 10);
+    let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    let no_space = |free: u64| IngestError::NoSpace { tile: rel.clone(), need: crate::store::human_bytes(need), free: crate::store::human_bytes(free) };
+    let room = |dir: &Path| {
+        let mut d = dir.to_path_buf();
+        while !d.exists() && d.pop() {}
+        crate::store::free_bytes(&d)
+    };
+    if let Some(free) = room(&dir).filter(|&f| f < need) {
+        return Err(no_space(free));
+    }
+    // Where the values lie in the file is found before it is renamed into
+    // place (the rename moves no bytes).
+    let mut layout = None;
+    let (abs, w) = write_new(&abs, |tmp| {
+        write_tile(tmp, &spec, data)?;
+        layout = crate::store::inspect::layout(tmp, &var.name)
+            .map_err(|message| crate::store::StoreError::Invalid { path: tmp.to_path_buf(), message })?
+            .map(|l| l.encode());
+        Ok(())
+    })
+    .map_err(|e| match room(&dir) {
+        Some(free) if free < need => no_space(free),
+        _ => IngestError::Write { tile: rel.clone(), reason: store_reason(&e) },
+    })?;
+    let rel = match (rel.rsplit_once('/'), abs.file_name().and_then(|n| n.to_str())) {
+        (Some((dir, _)), Some(name)) => format!("{dir}/{name}"),
+        _ => rel,
+    };
+    written.push(NewTile { variable: var.name.clone(), time: job.time, overview, tx, ty, path: rel, bytes: w.bytes, checksum: w.checksum, layout });
+    Ok(())
+}
+
+/// One overview level of a slice, cut from its full-resolution tiles as
+/// they are written, one overview tile row at a time: level `k` keeps
+/// every `k`-th cell from the origin, so its tile row `r` is made of the
+/// full-resolution tile rows `r*k .. (r+1)*k` (tile rows never straddle).
+struct OverviewCut {
+    k: usize,
+    /// The dataset on the level's grid.
+    def: DatasetDef,
+    /// The overview tile row being filled: its index and cells
+    /// `[levels?, rows, all columns]`.
+    row: Option<(usize, TypedArray)>,
+}
+
+impl OverviewCut {
+    fn new(def: &DatasetDef, k: u32) -> Self {
+        OverviewCut { k: k as usize, def: def.overview(k), row: None }
+    }
+
+    /// Before full-resolution tile row `ty`: writes the overview row it
+    /// no longer feeds, and starts the one it does.
+    fn start_row(
+        &mut self,
+        ty: usize,
+        var: &VariableDef,
+        fill: f64,
+        mut write: impl FnMut(&Self, (usize, TypedArray)) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
+        let oty = ty / self.k;
+        if self.row.as_ref().is_some_and(|(r, _)| *r == oty) {
+            return Ok(());
+        }
+        if let Some(done) = self.row.take() {
+            write(self, done)?;
+        }
+        let grid = &self.def.grid;
+        let win = grid.tile_window(self.def.tile, TileIndex { tx: 0, ty: oty });
+        let mut shape = Vec::new();
+        if let (true, Some(l)) = (var.has_level, grid.level.as_ref()) {
+            shape.push(l.len());
+        }
+        shape.extend([win.h, grid.nx()]);
+        let band = crate::with_data_type!(var.dtype, T => crate::model::IntoTyped::typed(ndarray::ArrayD::from_elem(ndarray::IxDyn(&shape), fill as T)));
+        self.row = Some((oty, band));
+        Ok(())
+    }
+
+    /// Takes the level's cells from a full-resolution tile covering `win`.
+    fn take(&mut self, data: &TypedArray, win: crate::model::Window) {
+        let k = self.k;
+        let Some((oty, band)) = self.row.as_mut() else { return };
+        let (r0, c0) = ((k - win.y % k) % k, (k - win.x % k) % k);
+        if r0 >= win.h || c0 >= win.w {
+            return;
+        }
+        let at = ((win.y + r0) / k - *oty * self.def.tile.h, (win.x + c0) / k);
+        crate::mosaic::decimate_into(band, data, (r0, c0), k, at);
+    }
+
+    /// After the slice's last tile row: writes the last overview row.
+    fn finish(&mut self, mut write: impl FnMut(&Self, (usize, TypedArray)) -> Result<(), IngestError>) -> Result<(), IngestError> {
+        match self.row.take() {
+            Some(done) => write(self, done),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the tiles of a finished overview row; all-fill ones are left
+    /// out, as at full resolution (a missing tile reads as fill).
+    #[allow(clippy::too_many_arguments)]
+    fn write_row(
+        &self,
+        (oty, band): (usize, TypedArray),
+        pool: &Pool,
+        calendar: crate::model::Calendar,
+        var: &VariableDef,
+        job: &Job,
+        fill: f64,
+        written: &mut Vec<NewTile>,
+    ) -> Result<(), IngestError> {
+        let (ntx, _) = self.def.grid.tile_counts(self.def.tile);
+        for tx in 0..ntx {
+            let tile = TileIndex { tx, ty: oty };
+            let win = self.def.grid.tile_window(self.def.tile, tile);
+            let data = with_typed_array!(&band, arr => {
+                let last = arr.ndim() - 1;
+                let view = arr.slice_axis(NdAxis(last), Slice::from(win.x..win.x + win.w));
+                crate::store::tile::IntoTyped::typed(view.as_standard_layout().into_owned())
+            });
+            if data.all_equal(fill) {
+                continue;
+            }
+            put_tile(pool, calendar, &self.def, var, job, self.k as u32, tile, win, &data, written)?;
+        }
+        Ok(())
+    }
 }

@@ -246,6 +246,39 @@ pub struct DatasetDef {
     /// Auxiliary variables that follow the time slices (time bounds).
     #[serde(default)]
     pub slice_aux: Vec<AuxVar>,
+    /// Whether the dataset keeps overviews: then every ingested (data
+    /// variable, time) has all of [`DatasetDef::overview_levels`], which is
+    /// what lets a strided read trust a missing overview tile to be fill.
+    /// False in archives made before overviews, until `tessera overviews
+    /// build`.
+    #[serde(default)]
+    pub overviews: bool,
+}
+
+impl DatasetDef {
+    /// The overview levels the dataset keeps: 2, 4, 8, ... up to the first
+    /// whose grid fits in one tile (none when the grid already does).
+    /// Level `k` holds every `k`-th cell from the origin on both axes.
+    pub fn overview_levels(&self) -> Vec<u32> {
+        if !self.overviews {
+            return Vec::new();
+        }
+        let (nx, ny) = (self.grid.nx(), self.grid.ny());
+        let mut levels = Vec::new();
+        let mut k = 1usize;
+        while nx.div_ceil(k) > self.tile.w || ny.div_ceil(k) > self.tile.h {
+            k *= 2;
+            levels.push(k as u32);
+        }
+        levels
+    }
+
+    /// The dataset as overview level `k` sees it: the same dataset on the
+    /// grid of every `k`-th cell (what its overview tiles are cut from and
+    /// carry as coordinates).
+    pub fn overview(&self, k: u32) -> DatasetDef {
+        DatasetDef { grid: self.grid.decimated(k as usize), aux: Vec::new(), ..self.clone() }
+    }
 }
 
 /// What a tiled variable is to its dataset.

@@ -255,6 +255,13 @@ impl Grid {
         None
     }
 
+    /// The grid of every `k`-th cell from the origin, on both horizontal
+    /// axes (overview level `k`).
+    pub fn decimated(&self, k: usize) -> Grid {
+        let pick = |a: &Axis| Axis { values: a.values.iter().copied().step_by(k.max(1)).collect(), ..a.clone() };
+        Grid { x: pick(&self.x), y: pick(&self.y), ..self.clone() }
+    }
+
     /// Number of tiles along x and y.
     pub fn tile_counts(&self, shape: TileShape) -> (usize, usize) {
         (self.nx().div_ceil(shape.w), self.ny().div_ceil(shape.h))

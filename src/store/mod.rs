@@ -54,9 +54,11 @@ pub struct Pool {
 /// Where one tile lives, relative to the pool root (the first choice: a
 /// writer takes the next free name when it is taken, see [`write_new`]).
 /// Slice directories are dates in the dataset's calendar (`2001-02-30T...`
-/// in a 360_day dataset).
-pub fn tile_rel_path(dataset: &DatasetName, calendar: Calendar, var: &str, time: Option<Timestamp>, tx: u32, ty: u32) -> String {
-    format!("{}/{}/{var}_tile_x{tx}_y{ty}.nc", dataset, slice_dir_name(calendar, time))
+/// in a 360_day dataset). Overview level `k` tiles sit beside the slice's
+/// own as `<var>_ovr<k>_tile_...`.
+pub fn tile_rel_path(dataset: &DatasetName, calendar: Calendar, var: &str, time: Option<Timestamp>, overview: u32, tx: u32, ty: u32) -> String {
+    let level = if overview > 1 { format!("_ovr{overview}") } else { String::new() };
+    format!("{}/{}/{var}{level}_tile_x{tx}_y{ty}.nc", dataset, slice_dir_name(calendar, time))
 }
 
 /// The directory name of a time slice, or `static`.
@@ -243,8 +245,9 @@ mod tests {
         let ds = DatasetName::parse("sst").unwrap();
         let std = Calendar::Standard;
         let t = crate::model::parse_user_time("2010-01-15T12:00:00Z").unwrap();
-        assert_eq!(tile_rel_path(&ds, std, "sst", Some(t), 2, 1), "sst/2010-01-15T12-00-00.000/sst_tile_x2_y1.nc");
-        assert_eq!(tile_rel_path(&ds, std, "mask", None, 0, 0), "sst/static/mask_tile_x0_y0.nc");
+        assert_eq!(tile_rel_path(&ds, std, "sst", Some(t), 1, 2, 1), "sst/2010-01-15T12-00-00.000/sst_tile_x2_y1.nc");
+        assert_eq!(tile_rel_path(&ds, std, "sst", Some(t), 4, 0, 1), "sst/2010-01-15T12-00-00.000/sst_ovr4_tile_x0_y1.nc");
+        assert_eq!(tile_rel_path(&ds, std, "mask", None, 1, 0, 0), "sst/static/mask_tile_x0_y0.nc");
         assert_eq!(parse_slice_dir_name(std, "static"), Some(None));
         assert_eq!(parse_slice_dir_name(std, "2010-01-15T12-00-00.000"), Some(Some(t)));
         assert_eq!(parse_slice_dir_name(std, "junk"), None);

@@ -18,6 +18,9 @@ pub struct TileKey {
     pub variable: String,
     /// The slice key (`None` for a time-invariant tile).
     pub time: Option<i64>,
+    /// 1 for the full resolution, `k` for overview level `k` (tile
+    /// indices on the grid of every `k`-th cell).
+    pub overview: u32,
     pub tx: u32,
     pub ty: u32,
 }
@@ -39,6 +42,22 @@ pub struct TileRef {
     /// Where the values lie in the file, when recorded: the pool then
     /// reads without libnetcdf.
     pub layout: Option<std::sync::Arc<super::layout::TileLayout>>,
+}
+
+impl TileRef {
+    /// A tile as its catalogue row gives it: the recorded layout decoded
+    /// (one that does not decode leaves the tile to libnetcdf, with a
+    /// warning; fsck reports it too).
+    pub fn catalogued(key: TileKey, rel: String, bytes: u64, checksum: String, time_text: String, layout: Option<&[u8]>) -> TileRef {
+        let layout = layout.and_then(|b| match super::layout::TileLayout::decode(b) {
+            Ok(l) => Some(std::sync::Arc::new(l)),
+            Err(why) => {
+                tracing::warn!(dataset = %key.dataset, tile = %rel, %why, "recorded layout unreadable; tile read through libnetcdf");
+                None
+            }
+        });
+        TileRef { key, rel, bytes, checksum, time_text, layout }
+    }
 }
 
 /// What went wrong, in terms a caller can act on.

@@ -114,9 +114,11 @@ fn identity_difference(file: &netcdf::File, tile: &TileRef) -> Option<String> {
         _ => None,
     };
     let want_time = if tile.key.time.is_some() { tile.time_text.clone() } else { "static".to_string() };
-    let checks: [(&str, Option<String>, String); 4] = [
+    let checks: [(&str, Option<String>, String); 5] = [
         ("dataset", text("tessera_dataset"), tile.key.dataset.clone()),
         ("variable", text("tessera_variable"), tile.key.variable.clone()),
+        // Tiles without the attribute are full-resolution ones.
+        ("overview level", Some(num("tessera_overview").unwrap_or(1.0).to_string()), tile.key.overview.to_string()),
         ("tile x", num("tessera_tile_x").map(|v| v.to_string()), tile.key.tx.to_string()),
         ("tile y", num("tessera_tile_y").map(|v| v.to_string()), tile.key.ty.to_string()),
     ];

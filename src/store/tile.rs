@@ -71,6 +71,9 @@ pub struct TileSpec<'a> {
     pub time_value: Option<f64>,
     pub tile: TileIndex,
     pub window: Window,
+    /// 1 for a full-resolution tile, `k` for overview level `k`; `dataset`
+    /// is then the overview's (see [`DatasetDef::overview`]).
+    pub overview: u32,
 }
 
 fn nc_err(path: &Path) -> impl Fn(netcdf::Error) -> StoreError + '_ {
@@ -247,6 +250,9 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
     file.add_attribute("tessera_time", spec.time.map_or("static".to_string(), |t| ds.time.show(t)).as_str()).map_err(&err)?;
     file.add_attribute("tessera_tile_x", spec.tile.tx as i32).map_err(&err)?;
     file.add_attribute("tessera_tile_y", spec.tile.ty as i32).map_err(&err)?;
+    if spec.overview > 1 {
+        file.add_attribute("tessera_overview", spec.overview as i32).map_err(&err)?;
+    }
     if let Some(t) = spec.time {
         // The slice key, exactly (milliseconds below 2^53 are exact as a
         // double, which NetCDF-3 can hold): checked when the tile is read.

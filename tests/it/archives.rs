@@ -200,7 +200,8 @@ fn a_replacement_never_mixes_old_and_new_values_in_a_response() {
 
     // Once the grace period is over the old files go; nothing else does.
     let out = cli.ok(&["gc", "--grace-secs", "0"]);
-    assert!(out.contains("30 retired tile files removed"), "{out}");
+    // The replaced slices' 30 tiles and their 14 overview tiles.
+    assert!(out.contains("44 retired tile files removed"), "{out}");
     let out = cli.ok(&["fsck"]);
     assert!(out.contains("0 problems"), "{out}");
     let (status, _, fresh) = http_request("GET", &format!("{url}.dods?v[0][1999:1:1999][2399:1:2399]"), &[]);

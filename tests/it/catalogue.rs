@@ -29,6 +29,7 @@ fn dataset(name: &str, nx: usize) -> DatasetDef {
         tile: TileShape::new(2, 2).unwrap(),
         format: TileFormat::Nc4Deflate,
         deflate_level: 4,
+        overviews: false,
         aux: vec![],
         slice_aux: vec![],
     }
@@ -65,6 +66,7 @@ fn tile(var: &str, t: Option<i64>, tx: u32, ty: u32) -> NewTile {
     NewTile {
         variable: var.into(),
         time: t.map(Timestamp),
+        overview: 1,
         tx,
         ty,
         path: format!("ds/{var}_{t:?}_{tx}_{ty}.nc"),
@@ -142,7 +144,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert_eq!(cat.ingested_times(mask).await.unwrap(), vec![None]);
 
     // Tile lookups: a box in (time, ty, tx), ordered.
-    let q = |time, tx: std::ops::Range<u32>, ty: std::ops::Range<u32>, v| TileQuery { dataset_id: d.id, variable_id: v, time, tx, ty };
+    let q = |time, tx: std::ops::Range<u32>, ty: std::ops::Range<u32>, v| TileQuery { dataset_id: d.id, variable_id: v, time, overview: 1, tx, ty };
     let all = cat.tiles(&q(TimeSel::Between(Timestamp(0), Timestamp(5000)), 0..3, 0..2, chl)).await.unwrap();
     assert_eq!(all.iter().map(|t| (t.time.unwrap().0, t.ty, t.tx)).collect::<Vec<_>>(), [(1000, 0, 0), (1000, 0, 1), (1000, 1, 2), (2000, 0, 0)]);
     assert_eq!(all[2].path, "ds/chl_Some(1000)_2_1.nc");
@@ -434,6 +436,9 @@ impl Catalogue for CommitsMidRead {
     }
     async fn tiles_at(&self, id: i64, t: Option<Timestamp>) -> tessera::catalogue::Result<Vec<tessera::catalogue::TileRecord>> {
         self.inner.tiles_at(id, t).await
+    }
+    async fn commit_overviews(&self, b: &tessera::catalogue::OverviewBatch) -> tessera::catalogue::Result<tessera::catalogue::Dataset> {
+        self.inner.commit_overviews(b).await
     }
     async fn commit_ingest(&self, b: &IngestBatch) -> tessera::catalogue::Result<tessera::catalogue::Dataset> {
         self.inner.commit_ingest(b).await

@@ -44,7 +44,8 @@ async fn acceptance_flow(url: &str) {
         "add_offset = 2.5f",
         "_FillValue = -32768s",
         "mask u8 (ubyte) (lat, lon)",
-        &format!("stored      {} tiles", files.len()),
+        &format!("stored      {} tiles", files.iter().filter(|f| !f.contains("_ovr")).count()),
+        &format!("overviews   levels 2, 4: {} tiles", files.iter().filter(|f| f.contains("_ovr")).count()),
     ] {
         assert!(show.contains(needle), "{needle:?} not in:\n{show}");
     }

@@ -20,36 +20,51 @@ fn opts(name: &str, tile: usize) -> IngestOptions {
 /// value functions alone.
 pub fn expected_tiles(name: &str, spec: &source::Spec, tile: usize, vars: &[&str]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let (ntx, nty) = (spec.nx.div_ceil(tile), spec.ny.div_ceil(tile));
-    for ty in 0..nty {
-        for tx in 0..ntx {
-            let ys = ty * tile..((ty + 1) * tile).min(spec.ny);
-            let xs = tx * tile..((tx + 1) * tile).min(spec.nx);
-            let cells = || ys.clone().flat_map(|y| xs.clone().map(move |x| (y, x)));
-            for k in 0..spec.nt {
-                let dir = format!("2010-01-{:02}T12-00-00.000", 1 + k + (spec.t0 - 0.5) as usize);
-                if vars.contains(&"sst") && !cells().all(|(y, x)| source::sst(k, y, x) == source::SST_FILL) {
-                    out.insert(format!("{name}/{dir}/sst_tile_x{tx}_y{ty}.nc"));
+    // The full resolution (k = 1), then overview levels 2, 4, ... up to
+    // the first that fits in one tile: level k holds cell (y * k, x * k).
+    let mut levels = vec![1];
+    while spec.nx.div_ceil(*levels.last().unwrap()) > tile || spec.ny.div_ceil(*levels.last().unwrap()) > tile {
+        levels.push(levels.last().unwrap() * 2);
+    }
+    for k in levels {
+        let (nx, ny) = (spec.nx.div_ceil(k), spec.ny.div_ceil(k));
+        let level = if k > 1 { format!("_ovr{k}") } else { String::new() };
+        for ty in 0..ny.div_ceil(tile) {
+            for tx in 0..nx.div_ceil(tile) {
+                let ys = ty * tile..((ty + 1) * tile).min(ny);
+                let xs = tx * tile..((tx + 1) * tile).min(nx);
+                let cells = || ys.clone().flat_map(|y| xs.clone().map(move |x| (y * k, x * k)));
+                for t in 0..spec.nt {
+                    let dir = format!("2010-01-{:02}T12-00-00.000", 1 + t + (spec.t0 - 0.5) as usize);
+                    if vars.contains(&"sst") && !cells().all(|(y, x)| source::sst(t, y, x) == source::SST_FILL) {
+                        out.insert(format!("{name}/{dir}/sst{level}_tile_x{tx}_y{ty}.nc"));
+                    }
+                    if vars.contains(&"chl") && !cells().all(|(y, x)| source::chl(t, y, x) == source::CHL_FILL) {
+                        out.insert(format!("{name}/{dir}/chl{level}_tile_x{tx}_y{ty}.nc"));
+                    }
                 }
-                if vars.contains(&"chl") && !cells().all(|(y, x)| source::chl(k, y, x) == source::CHL_FILL) {
-                    out.insert(format!("{name}/{dir}/chl_tile_x{tx}_y{ty}.nc"));
+                if vars.contains(&"mask") && !cells().all(|(y, x)| source::mask(y, x) == source::MASK_FILL) {
+                    out.insert(format!("{name}/static/mask{level}_tile_x{tx}_y{ty}.nc"));
                 }
-            }
-            if vars.contains(&"mask") && !cells().all(|(y, x)| source::mask(y, x) == source::MASK_FILL) {
-                out.insert(format!("{name}/static/mask_tile_x{tx}_y{ty}.nc"));
             }
         }
     }
     out
 }
 
-/// Reads every tile back with netCDF and compares it with the source.
+/// Reads every tile back with netCDF and compares it with the source;
+/// an overview tile (`<var>_ovr<k>_tile_...`) with every `k`-th cell of it.
 pub fn check_tiles_against_source(pool: &Path, spec: &source::Spec, tile: usize, files: &[String]) {
     tessera::store::tile::quiet_hdf5();
     for rel in files {
         let path = pool.join(rel);
         let file_name = Path::new(rel).file_name().unwrap().to_str().unwrap();
         let (var, rest) = file_name.split_once("_tile_x").unwrap();
+        let (var, lvl) = match var.split_once("_ovr") {
+            Some((v, k)) => (v, k.parse::<usize>().unwrap()),
+            None => (var, 1),
+        };
+        let (nx, ny) = (spec.nx.div_ceil(lvl), spec.ny.div_ceil(lvl));
         // `..._y1.nc`, or `..._y1.2.nc` when the first name was taken.
         let rest = rest.trim_end_matches(".nc");
         let rest = rest.split_once('.').map_or(rest, |(r, _)| r);
@@ -62,14 +77,20 @@ pub fn check_tiles_against_source(pool: &Path, spec: &source::Spec, tile: usize,
             Some(day - 1 - (spec.t0 - 0.5) as usize)
         };
         let (x0, y0) = (tx * tile, ty * tile);
-        let (w, h) = (tile.min(spec.nx - x0), tile.min(spec.ny - y0));
+        let (w, h) = (tile.min(nx - x0), tile.min(ny - y0));
+        // Cells of the tile's grid, as full-resolution rows and columns.
+        let rows = move || (y0..y0 + h).map(move |j| j * lvl);
+        let cols = move || (x0..x0 + w).map(move |i| i * lvl);
         let f = netcdf::open(&path).unwrap();
         // Self-describing: coordinates of its window, attributes, globals.
         let lat: Vec<f32> = f.variable("lat").unwrap().get_values(..).unwrap();
         let lon: Vec<f32> = f.variable("lon").unwrap().get_values(..).unwrap();
-        assert_eq!(lat, (y0..y0 + h).map(|j| source::lat(spec, j)).collect::<Vec<_>>(), "{rel}");
-        assert_eq!(lon, (x0..x0 + w).map(|i| source::lon(spec, i)).collect::<Vec<_>>(), "{rel}");
+        assert_eq!(lat, rows().map(|j| source::lat(spec, j)).collect::<Vec<_>>(), "{rel}");
+        assert_eq!(lon, cols().map(|i| source::lon(spec, i)).collect::<Vec<_>>(), "{rel}");
         let g = |n: &str| f.attribute(n).unwrap().value().unwrap();
+        if lvl > 1 {
+            assert_eq!(g("tessera_overview"), netcdf::AttributeValue::Int(lvl as i32));
+        }
         assert_eq!(g("tessera_tile_x"), netcdf::AttributeValue::Int(tx as i32));
         assert_eq!(g("tessera_tile_y"), netcdf::AttributeValue::Int(ty as i32));
         assert_eq!(g("Conventions"), netcdf::AttributeValue::Str("CF-1.8".into()));
@@ -80,7 +101,7 @@ pub fn check_tiles_against_source(pool: &Path, spec: &source::Spec, tile: usize,
                 let t: Vec<f64> = f.variable("time").unwrap().get_values(..).unwrap();
                 assert_eq!(t, vec![source::time_value(spec, k.unwrap())]);
                 let got: Vec<f32> = v.get_values(..).unwrap();
-                let want: Vec<f32> = (y0..y0 + h).flat_map(|y| (x0..x0 + w).map(move |x| source::sst(k.unwrap(), y, x))).collect();
+                let want: Vec<f32> = rows().flat_map(|y| cols().map(move |x| source::sst(k.unwrap(), y, x))).collect();
                 assert_eq!(got, want, "{rel}");
             }
             "chl" => {
@@ -89,13 +110,13 @@ pub fn check_tiles_against_source(pool: &Path, spec: &source::Spec, tile: usize,
                 assert_eq!(v.attribute("add_offset").unwrap().value().unwrap(), netcdf::AttributeValue::Float(2.5));
                 assert_eq!(v.attribute("_FillValue").unwrap().value().unwrap(), netcdf::AttributeValue::Short(source::CHL_FILL));
                 let got: Vec<i16> = v.get_values(..).unwrap();
-                let want: Vec<i16> = (y0..y0 + h).flat_map(|y| (x0..x0 + w).map(move |x| source::chl(k.unwrap(), y, x))).collect();
+                let want: Vec<i16> = rows().flat_map(|y| cols().map(move |x| source::chl(k.unwrap(), y, x))).collect();
                 assert_eq!(got, want, "{rel}");
             }
             "mask" => {
                 assert_eq!(v.dimensions().iter().map(|d| d.name()).collect::<Vec<_>>(), ["lat", "lon"]);
                 let got: Vec<u8> = v.get_values(..).unwrap();
-                let want: Vec<u8> = (y0..y0 + h).flat_map(|y| (x0..x0 + w).map(move |x| source::mask(y, x))).collect();
+                let want: Vec<u8> = rows().flat_map(|y| cols().map(move |x| source::mask(y, x))).collect();
                 assert_eq!(got, want, "{rel}");
             }
             other => panic!("unexpected variable {other}"),
@@ -115,8 +136,9 @@ async fn standard_ingest(url: &str) {
     let files = files_under(pool.root());
     assert_eq!(files.iter().cloned().collect::<BTreeSet<_>>(), expected, "exactly the expected tiles, in the layout");
     // 4 x 3 tiles per slice; the top-left tile of sst and chl and the last
-    // column of mask are all fill.
-    assert_eq!(expected.len(), 3 * 11 + 3 * 11 + 9);
+    // column of mask are all fill. Overview levels 2 (2 x 2 tiles) and 4
+    // (one tile) of every slice.
+    assert_eq!(expected.len(), 3 * 11 + 3 * 11 + 9 + 7 * 5);
     assert_eq!(report.tiles_written, expected.len());
     assert_eq!(report.tiles_sparse, 3 + 3 + 3);
     assert_eq!(report.slices_written, 7);
@@ -126,7 +148,8 @@ async fn standard_ingest(url: &str) {
     assert_eq!((d.def.grid.nx(), d.def.grid.ny()), (800, 600));
     assert_eq!(d.def.grid.y.regular().unwrap().1.signum(), -1.0, "latitude kept descending");
     assert_eq!(d.stats.slice_count, 3);
-    assert_eq!(d.stats.tile_count, expected.len() as u64);
+    let overviews = expected.iter().filter(|f| f.contains("_ovr")).count() as u64;
+    assert_eq!((d.stats.tile_count, d.stats.overview_tiles), (expected.len() as u64 - overviews, overviews));
     assert_eq!(d.def.time.units, "days since 2010-01-01 00:00:00");
     let slices: Vec<String> = cat.time_slices(d.id).await.unwrap().iter().map(|s| s.t.iso()).collect();
     assert_eq!(slices, ["2010-01-01T12:00:00.000Z", "2010-01-02T12:00:00.000Z", "2010-01-03T12:00:00.000Z"]);
@@ -270,7 +293,7 @@ async fn a_variable_added_later_writes_only_its_own_files() {
             (f, m.ino(), m.mtime(), m.mtime_nsec())
         })
         .collect();
-    assert!(before.iter().all(|(f, ..)| f.contains("/sst_tile")));
+    assert!(before.iter().all(|(f, ..)| f.contains("/sst_")));
     std::thread::sleep(std::time::Duration::from_millis(20));
     o.vars = vec!["chl".into()];
     let r = ingest_file(&cat, &pool, &src, &o).await.unwrap();
@@ -281,7 +304,7 @@ async fn a_variable_added_later_writes_only_its_own_files() {
     }
     let all = files_under(pool.root());
     let new: Vec<&String> = all.iter().filter(|f| !before.iter().any(|(b, ..)| b == *f)).collect();
-    assert!(!new.is_empty() && new.iter().all(|f| f.contains("/chl_tile")), "{new:?} {all:?}");
+    assert!(!new.is_empty() && new.iter().all(|f| f.contains("/chl_")), "{new:?} {all:?}");
     let d = cat.dataset(&DatasetName::parse("later").unwrap()).await.unwrap().unwrap();
     assert_eq!(cat.variables(d.id).await.unwrap().len(), 2);
     assert_eq!(all.iter().cloned().collect::<BTreeSet<_>>(), expected_tiles("later", &spec, 128, &["sst", "chl"]));
@@ -356,7 +379,7 @@ async fn an_interrupted_ingest_leaves_no_visible_partial_state() {
         assert_eq!(cat.variables(after.id).await.unwrap().len(), 1);
         let r = fsck(cat.as_ref(), &pool, &FsckOptions::default()).await.unwrap();
         assert!(r.has_problems());
-        assert!(r.problems.iter().all(|p| matches!(p, Problem::Orphan { removed: false, path } if path.to_string_lossy().contains("chl_tile"))), "{:?}", r.problems);
+        assert!(r.problems.iter().all(|p| matches!(p, Problem::Orphan { removed: false, path } if path.to_string_lossy().contains("chl_"))), "{:?}", r.problems);
         // Re-running completes the ingest. Its tiles take names of their
         // own: the crashed attempt's files are never mistaken for its own
         // (nor overwritten); they stay orphans until fsck removes them.

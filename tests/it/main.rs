@@ -13,5 +13,6 @@ mod hostile;
 mod ingest;
 mod layers;
 mod ops;
+mod overviews;
 mod store;
 mod upgrade;

@@ -32,6 +32,7 @@ fn def(format: TileFormat) -> DatasetDef {
         tile: TileShape::new(NX, NY).unwrap(),
         format,
         deflate_level: 4,
+        overviews: false,
         aux: vec![],
         slice_aux: vec![],
     }
@@ -51,7 +52,7 @@ fn values(seed: f64, shape: &[usize]) -> ArrayD<f32> {
 }
 
 fn key(variable: &str, time: i64) -> TileKey {
-    TileKey { dataset: "conf".into(), variable: variable.into(), time: Some(time), tx: 0, ty: 0 }
+    TileKey { dataset: "conf".into(), variable: variable.into(), time: Some(time), overview: 1, tx: 0, ty: 0 }
 }
 
 /// Tiles of two variables (one with levels) at two times, in a store; the
@@ -90,6 +91,7 @@ fn pool_fixture(format: TileFormat, layouts: bool) -> (Fixture, tempfile::TempDi
             time_value: None,
             tile: TileIndex { tx: 0, ty: 0 },
             window: Window { x: 0, y: 0, w: NX, h: NY },
+            overview: 1,
         };
         let typed = TypedArray::F32(data.clone());
         let (path, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &typed)).unwrap();
@@ -198,7 +200,7 @@ fn direct_reads_equal_library_reads_in_every_format_and_type() {
             });
             let data = tessera::with_typed_array!(data, a => tessera::model::IntoTyped::typed(a.into_shape_with_order(IxDyn(&[nz, ny, nx])).unwrap()));
             let rel = format!("conf/{}/{}.nc", format.name(), v.name);
-            let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(0)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny } };
+            let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(0)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny }, overview: 1 };
             let (path, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &data)).unwrap();
             let layout = inspect::layout(&path, &v.name).unwrap().expect("a layout the direct reader reads");
             let library = TileRef { key: key(&v.name, 0), rel, bytes: w.bytes, checksum: w.checksum, time_text: def.time.show(Timestamp(0)), layout: None };
@@ -250,7 +252,7 @@ pub fn every_tile_reads_the_same_both_ways(catalogue: &str, pool: &std::path::Pa
                 let (h, w) = (dims[dims.len() - 2], dims[dims.len() - 1]);
                 let levels = v.has_level.then(|| 0..dims[dims.len() - 3]);
                 let library = TileRef {
-                    key: TileKey { dataset: d.def.name.to_string(), variable: v.name.clone(), time: rec.time.map(|t| t.0), tx: rec.tx, ty: rec.ty },
+                    key: TileKey { dataset: d.def.name.to_string(), variable: v.name.clone(), time: rec.time.map(|t| t.0), overview: rec.overview, tx: rec.tx, ty: rec.ty },
                     rel: rec.path.clone(),
                     bytes: rec.bytes,
                     checksum: rec.checksum.clone(),
@@ -285,7 +287,7 @@ fn a_layout_that_is_not_the_files_is_refused() {
     def.tile = TileShape::new(nx, ny).unwrap();
     let v = var("flat", DataType::F32, false);
     let data = values(7.0, &[ny, nx]);
-    let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(1000)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny } };
+    let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(1000)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny }, overview: 1 };
     let rel = "conf/1000/flat_tile_x0_y0.nc".to_string();
     let (path, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &TypedArray::F32(data.clone()))).unwrap();
     let good = inspect::layout(&path, "flat").unwrap().unwrap();
