@@ -17,7 +17,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn pure_modules_name_no_io_crates() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
-    for pure in ["model", "dap"] {
+    for pure in ["model", "dap", "picture"] {
         let dir = root.join(pure);
         if dir.exists() {
             rust_files(&dir, &mut files);
