@@ -123,7 +123,7 @@ struct ArrayTiles {
 pub(crate) fn overview_for(levels: &[u32], y: crate::dap::view::Range, x: crate::dap::view::Range) -> Option<u32> {
     levels.iter().rev().copied().find(|&k| {
         let k = k as usize;
-        let fits = |r: crate::dap::view::Range| r.start % k == 0 && (r.count == 1 || r.stride % k == 0);
+        let fits = |r: crate::dap::view::Range| r.start.is_multiple_of(k) && (r.count == 1 || r.stride.is_multiple_of(k));
         let steps = |r: crate::dap::view::Range| r.count > 1 && r.stride >= k;
         fits(y) && fits(x) && (steps(y) || steps(x))
     })

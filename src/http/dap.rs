@@ -32,10 +32,11 @@ pub enum Suffix {
     Nc,
     Nc4,
     Ncml,
+    Png,
 }
 
 impl Suffix {
-    const ALL: [(&'static str, Suffix); 12] = [
+    const ALL: [(&'static str, Suffix); 13] = [
         ("nc", Suffix::Nc),
         ("nc4", Suffix::Nc4),
         ("ncml", Suffix::Ncml),
@@ -48,6 +49,7 @@ impl Suffix {
         ("info", Suffix::Info),
         ("ver", Suffix::Ver),
         ("help", Suffix::Help),
+        ("png", Suffix::Png),
     ];
 }
 
@@ -113,7 +115,7 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         r.headers_mut().typed_insert(last_modified);
         return Ok(r);
     }
-    let heavy = matches!(suffix, Suffix::Dods | Suffix::Ascii | Suffix::Nc | Suffix::Nc4) && method != Method::HEAD;
+    let heavy = matches!(suffix, Suffix::Dods | Suffix::Ascii | Suffix::Nc | Suffix::Nc4 | Suffix::Png) && method != Method::HEAD;
     // Small data responses (a point, a short series) cost next to nothing:
     // they never queue behind large ones for a data slot.
     // A data request is resolved once, before it waits for a slot: a bad
@@ -163,6 +165,7 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
         }
         Suffix::Nc => netcdf_classic(st, method, headers, served.clone(), query, permit, tag.clone()).await?,
         Suffix::Nc4 => netcdf4(st, method, served.clone(), query, permit).await?,
+        Suffix::Png => super::wms::constraint_png(st, served.clone(), query).await?,
         Suffix::Ascii => {
             let subset = subset.ok_or_else(|| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, "no subset"))?;
             // ASCII is a few times larger than XDR; the limit applies to XDR.

@@ -25,6 +25,7 @@ pub mod error;
 pub mod html;
 pub mod ops;
 pub mod range;
+mod wms;
 
 use crate::archive::{Archive, ArchiveError};
 use axum::Router;
@@ -148,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_page))
         .route("/help", get(help))
+        .route("/wms", get(wms::wms))
         .fallback(|| async { DapError::not_found("no such resource; see /help") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), ops::middleware))
         .layer(compress)

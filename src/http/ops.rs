@@ -106,6 +106,7 @@ pub fn route_kind(path: &str) -> &'static str {
             Some(super::Suffix::Nc) => "nc",
             Some(super::Suffix::Nc4) => "nc4",
             Some(super::Suffix::Ncml) => "ncml",
+            Some(super::Suffix::Png) => "png",
             None => "dataset",
         };
     }
@@ -113,6 +114,7 @@ pub fn route_kind(path: &str) -> &'static str {
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",
+        "/wms" => "wms",
         "/version" => "version",
         "/help" => "help",
         "/" | "/dap" | "/dap/" => "index",

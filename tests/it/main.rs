@@ -16,3 +16,4 @@ mod ops;
 mod overviews;
 mod store;
 mod upgrade;
+mod wms;
