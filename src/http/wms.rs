@@ -228,52 +228,148 @@ async fn map(st: &AppState, m: &MapRequest) -> Result<Response, ServiceException
     let slab = slab_indices(&l, m)?;
     let (w, h) = (m.width as usize, m.height as usize);
     let bbox = m.bbox;
-    let cells = crate::blocking::run("map cells", move || sample::pixel_cells(&target, bbox, w, h, &source, &xa, &ya))
-        .await
-        .map_err(|e| ServiceException::generic(e.to_string()))?;
+    // Where the pixels fall, the box of cells they need and the stride
+    // that gives every pixel its own cell (the overview of that stride
+    // answers it): CPU work, off the async runtime.
+    let (cells, needed) = crate::blocking::run("map cells", move || {
+        let cells = match sample::axis_cells(&target, bbox, w, h, &source, &xa, &ya) {
+            Some(axes) => Cells::Axes(axes),
+            None => Cells::Pixels(sample::pixel_cells(&target, bbox, w, h, &source, &xa, &ya)),
+        };
+        let needed = cells.cell_box(&xa, &ya).map(|b| {
+            let stride = read_stride(cells.decimation(w, h), &b);
+            (b.aligned(stride), stride)
+        });
+        (cells, needed)
+    })
+    .await
+    .map_err(|e| ServiceException::generic(e.to_string()))?;
+    let block = match needed {
+        Some((b, stride)) => {
+            let mut dims: Vec<(usize, usize, usize)> = slab.iter().map(|&i| (i, 1, i)).collect();
+            dims.extend([(b.r0, stride, b.r1), (b.c0, stride, b.c1)]);
+            Some((read_slab(st, &l.served, &l.var.def.name, &dims).await?, b, stride))
+        }
+        None => None,
+    };
     let values = Values::new(&l.var);
-    let mut picture = vec![f64::NAN; w * h];
-    // The cells' bounding box, read at the stride that gives every pixel
-    // its own cell (the overview of that stride answers it).
-    let near = |c: Option<(f64, f64)>| c.map(|(x, y)| (xa.nearest(x), ya.nearest(y)));
-    let found: Vec<(usize, usize)> = cells.iter().filter_map(|&c| near(c)).collect();
-    if let Some(stride) = (!found.is_empty()).then(|| read_stride(sample::decimation(&cells, w, h), &found)) {
-        let (c0, c1) = found.iter().fold((usize::MAX, 0), |(a, b), &(c, _)| (a.min(c), b.max(c)));
-        let (r0, r1) = found.iter().fold((usize::MAX, 0), |(a, b), &(_, r)| (a.min(r), b.max(r)));
-        let (c0, r0) = (c0 / stride * stride, r0 / stride * stride);
-        let mut dims: Vec<(usize, usize, usize)> = slab.iter().map(|&i| (i, 1, i)).collect();
-        dims.extend([(r0, stride, r1), (c0, stride, c1)]);
-        let block = read_slab(st, &l.served, &l.var.def.name, &dims).await?;
-        let cols = (c1 - c0) / stride + 1;
-        let raw = as_f64(&block);
-        let rows = raw.len() / cols.max(1);
-        let at = |i: f64, first: usize, n: usize| (((i - first as f64) / stride as f64).round().max(0.0) as usize).min(n - 1);
-        for (p, c) in picture.iter_mut().zip(&cells) {
-            if let Some((x, y)) = *c {
-                *p = values.physical(raw[at(y, r0, rows) * cols + at(x, c0, cols)]);
+    let range = m.colour_range.or_else(|| values.declared_range(&l.var));
+    let (transparent, bgcolor) = (m.transparent, m.bgcolor);
+    let bytes = crate::blocking::run("draw map", move || {
+        let picture = match &block {
+            Some((a, b, stride)) => cells.sample(a, b, *stride, &values, &xa, &ya),
+            None => vec![f64::NAN; w * h],
+        };
+        let (lo, hi) = range.or_else(|| image::range_of(&picture)).unwrap_or((0.0, 1.0));
+        let indices = image::render_indexed(&picture, lo, hi);
+        image::encode_png_indexed(&indices, cmap, (!transparent).then_some(bgcolor), w as u32, h as u32)
+    })
+    .await
+    .map_err(|e| ServiceException::generic(e.to_string()))?
+    .map_err(|e| ServiceException::generic(e.to_string()))?;
+    metrics::counter!("tessera_maps_total").increment(1);
+    Ok(png(bytes))
+}
+
+/// Where a map's pixels fall in the grid: per pixel column and per pixel
+/// row when the two are independent (longitude-latitude and Mercator
+/// maps of such grids), else per pixel.
+enum Cells {
+    Axes(sample::AxisCells),
+    Pixels(Vec<Option<(f64, f64)>>),
+}
+
+impl Cells {
+    /// The inclusive box of the cells nearest the pixel centres.
+    fn cell_box(&self, x: &GridAxis, y: &GridAxis) -> Option<CellBox> {
+        let span = |v: &mut dyn Iterator<Item = usize>| v.fold(None, |acc: Option<(usize, usize)>, i| Some(acc.map_or((i, i), |(a, b)| (a.min(i), b.max(i)))));
+        match self {
+            Cells::Axes(a) => {
+                let (c0, c1) = span(&mut a.cols.iter().flatten().map(|&c| x.nearest(c)))?;
+                let (r0, r1) = span(&mut a.rows.iter().flatten().map(|&r| y.nearest(r)))?;
+                Some(CellBox { c0, c1, r0, r1 })
+            }
+            Cells::Pixels(p) => {
+                let (c0, c1) = span(&mut p.iter().flatten().map(|&(c, _)| x.nearest(c)))?;
+                let (r0, r1) = span(&mut p.iter().flatten().map(|&(_, r)| y.nearest(r)))?;
+                Some(CellBox { c0, c1, r0, r1 })
             }
         }
     }
-    let (lo, hi) = m.colour_range.or_else(|| values.declared_range(&l.var)).or_else(|| image::range_of(&picture)).unwrap_or((0.0, 1.0));
-    let mut rgba = image::render(&picture, cmap, lo, hi);
-    if !m.transparent {
-        image::fill_transparent(&mut rgba, m.bgcolor);
+
+    /// How many cells a pixel spans (see [`sample::decimation`]).
+    fn decimation(&self, w: usize, h: usize) -> f64 {
+        match self {
+            Cells::Axes(a) => sample::axis_decimation(a),
+            Cells::Pixels(p) => sample::decimation(p, w, h),
+        }
     }
-    let bytes = image::encode_png(&rgba, m.width, m.height).map_err(|e| ServiceException::generic(e.to_string()))?;
-    metrics::counter!("tessera_maps_total").increment(1);
-    Ok(png(bytes))
+
+    /// Each pixel's value: the read cell nearest its fractional cell
+    /// (`block` holds the box's cells at `stride`), unpacked; NaN outside
+    /// the grid and for missing cells.
+    fn sample(&self, block: &TypedArray, b: &CellBox, stride: usize, values: &Values, x: &GridAxis, y: &GridAxis) -> Vec<f64> {
+        let cols = (b.c1 - b.c0) / stride + 1;
+        let rows = (b.r1 - b.r0) / stride + 1;
+        let inv = 1.0 / stride as f64;
+        // The pixel's cell on the grid, then the nearest on the read
+        // lattice (non-negative: adding 0.5 and truncating rounds).
+        let col = |c: f64| ((((x.nearest(c).max(b.c0) - b.c0) as f64) * inv + 0.5) as usize).min(cols - 1);
+        let row = |r: f64| ((((y.nearest(r).max(b.r0) - b.r0) as f64) * inv + 0.5) as usize).min(rows - 1);
+        crate::with_typed_array!(block, a => {
+            let Some(raw) = a.as_slice() else { return vec![f64::NAN; self.len()] };
+            let at = |r: usize, c: usize| values.physical(f64::from(raw[r * cols + c]));
+            match self {
+                Cells::Axes(ax) => {
+                    let cs: Vec<Option<usize>> = ax.cols.iter().map(|c| c.map(col)).collect();
+                    let mut out = Vec::with_capacity(cs.len() * ax.rows.len());
+                    for r in &ax.rows {
+                        match r.map(row) {
+                            Some(r) => out.extend(cs.iter().map(|c| c.map_or(f64::NAN, |c| at(r, c)))),
+                            None => out.extend(std::iter::repeat_n(f64::NAN, cs.len())),
+                        }
+                    }
+                    out
+                }
+                Cells::Pixels(p) => p.iter().map(|c| c.map_or(f64::NAN, |(cx, cy)| at(row(cy), col(cx)))).collect(),
+            }
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Cells::Axes(a) => a.cols.len() * a.rows.len(),
+            Cells::Pixels(p) => p.len(),
+        }
+    }
+}
+
+/// The grid cells a map needs: an inclusive box.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CellBox {
+    c0: usize,
+    c1: usize,
+    r0: usize,
+    r1: usize,
+}
+
+impl CellBox {
+    /// The box starting on a multiple of `stride`, so that a level of that
+    /// stride holds its cells.
+    fn aligned(self, stride: usize) -> CellBox {
+        CellBox { c0: self.c0 / stride * stride, r0: self.r0 / stride * stride, ..self }
+    }
 }
 
 /// The stride to read a map's cells at: the largest power of two no
 /// larger than the cells a pixel spans (every pixel keeps a cell of its
 /// own), and large enough that the read stays under [`MAX_CELLS`].
-fn read_stride(decimation: f64, found: &[(usize, usize)]) -> usize {
+fn read_stride(decimation: f64, b: &CellBox) -> usize {
     let mut s = 1usize;
     while (s * 2) as f64 <= decimation {
         s *= 2;
     }
-    let span = |f: fn(&(usize, usize)) -> usize| found.iter().map(f).max().unwrap_or(0) - found.iter().map(f).min().unwrap_or(0) + 1;
-    let (w, h) = (span(|c| c.0), span(|c| c.1));
+    let (w, h) = (b.c1 - b.c0 + 1, b.r1 - b.r0 + 1);
     while w.div_ceil(s) * h.div_ceil(s) > MAX_CELLS {
         s *= 2;
     }
@@ -424,8 +520,9 @@ pub(super) async fn constraint_png(st: &AppState, served: Arc<ServedDataset>, qu
         picture = picture.chunks(cols).rev().flatten().copied().collect();
     }
     let (lo, hi) = values.declared_range(&var).or_else(|| image::range_of(&picture)).unwrap_or((0.0, 1.0));
-    let rgba = image::render(&picture, colour::default_map(), lo, hi);
-    let bytes = image::encode_png(&rgba, cols as u32, rows as u32).map_err(|e| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let indices = image::render_indexed(&picture, lo, hi);
+    let bytes = image::encode_png_indexed(&indices, colour::default_map(), None, cols as u32, rows as u32)
+        .map_err(|e| DapError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(png(bytes))
 }
 
@@ -435,12 +532,12 @@ mod tests {
 
     #[test]
     fn strides_give_every_pixel_a_cell_and_bound_the_read() {
-        let cells: Vec<(usize, usize)> = vec![(0, 0), (4095, 4095)];
+        let cells = super::CellBox { c0: 0, c1: 4095, r0: 0, r1: 4095 };
         assert_eq!(read_stride(1.0, &cells), 1, "a cell a pixel (16 M cells fit)");
         assert_eq!(read_stride(3.9, &cells), 2);
         assert_eq!(read_stride(4.0, &cells), 4);
         assert_eq!(read_stride(0.2, &cells), 1, "zoomed in past the cells");
-        let wide = vec![(0, 0), (86_399, 43_199)];
+        let wide = super::CellBox { c0: 0, c1: 86_399, r0: 0, r1: 43_199 };
         let s = read_stride(1.0, &wide);
         assert!(86_400usize.div_ceil(s) * 43_200usize.div_ceil(s) <= super::MAX_CELLS && s == 16, "{s}");
     }

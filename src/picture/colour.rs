@@ -84,6 +84,27 @@ impl ColourMap {
     pub fn at(&self, t: f64) -> [u8; 3] {
         self.lut[index(t)]
     }
+
+    /// The map as a 256-colour PNG palette: entry 0 for missing cells
+    /// (`background`), entries 1..=255 along the map (see
+    /// [`palette_index`]).
+    pub fn palette(&self, background: [u8; 3]) -> Vec<u8> {
+        std::iter::once(background)
+            .chain((0..255).map(|i| self.at((i as f64 + 0.5) / 255.0)))
+            .flatten()
+            .collect()
+    }
+}
+
+/// The palette entry of `v` on a scale from `lo` to `hi` (see
+/// [`ColourMap::palette`]): 0 for NaN, else 1..=255, with the ends, empty
+/// and reversed ranges as [`ColourMap::rgba`] has them.
+pub fn palette_index(v: f64, lo: f64, hi: f64) -> u8 {
+    if v.is_nan() {
+        return 0;
+    }
+    let t = position(v, lo, hi);
+    if t.is_nan() { 128 } else { 1 + (t * 255.0).clamp(0.0, 254.0) as u8 }
 }
 
 /// Where `v` lies between `lo` (0) and `hi` (1), unclamped.
@@ -112,6 +133,21 @@ fn index(t: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn palette_indices_follow_the_map() {
+        let m = default_map();
+        let p = m.palette([9, 9, 9]);
+        assert_eq!(p.len(), 256 * 3);
+        assert_eq!(&p[..3], &[9, 9, 9], "entry 0 is the background");
+        assert_eq!(palette_index(f64::NAN, 0.0, 1.0), 0);
+        assert_eq!((palette_index(-5.0, 0.0, 1.0), palette_index(0.0, 0.0, 1.0), palette_index(1.0, 0.0, 1.0)), (1, 1, 255));
+        assert_eq!(palette_index(0.5, 1.0, 0.0), 128, "a reversed range reverses");
+        assert_eq!(palette_index(3.0, 3.0, 3.0), 128, "an empty range takes the middle");
+        // The palette's colours are the map's.
+        assert_eq!(&p[3..6], &m.at(0.0)[..]);
+        assert_eq!(&p[255 * 3..], &m.at(1.0)[..]);
+    }
 
     #[test]
     fn six_maps_viridis_first_and_found_in_any_case() {

@@ -6,7 +6,8 @@
 //! Pure: no HTTP, database, NetCDF or async types. A handler parses the
 //! query with [`wms::parse`], finds the grid cells of the map's pixels with
 //! [`sample::pixel_cells`], reads those cells, then colours
-//! ([`image::render`]) and encodes ([`image::encode_png`]) them.
+//! ([`image::render_indexed`]) and encodes ([`image::encode_png_indexed`])
+//! them.
 
 mod approx;
 pub mod colour;
