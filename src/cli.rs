@@ -444,11 +444,11 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<()> {
             (true, n) => format!(" ({n} of them with other values in this file: --replace rewrites them)"),
         };
         println!(
-            "{}: {} slices written{replaced}, {} already present{hint}, {} tiles ({}), {} all-fill tiles skipped",
+            "{}: {} slices written{replaced}, {} already present{hint}, {} ({}), {} all-fill tiles skipped",
             file.display(),
             r.slices_written,
             r.slices_skipped,
-            r.tiles_written,
+            tiles_written(&r),
             human_bytes(r.bytes),
             r.tiles_sparse
         );
@@ -532,8 +532,10 @@ async fn list(cat: &dyn Catalogue) -> Result<()> {
             format!("{}x{}", d.def.grid.nx(), d.def.grid.ny()),
             vars,
             d.stats.slice_count,
-            d.stats.tile_count,
-            human_bytes(d.stats.bytes),
+            // Everything the dataset keeps in the pool, overviews included
+            // (what fsck checks); `datasets show` has the two apart.
+            d.stats.tile_count + d.stats.overview_tiles,
+            human_bytes(d.stats.bytes + d.stats.overview_bytes),
             d.def.title
         );
     }
@@ -629,6 +631,14 @@ pub async fn show(cat: &dyn Catalogue, d: &Dataset) -> Result<String> {
     Ok(o)
 }
 
+/// `N tiles`, and `and M overview tiles` when there are any.
+fn tiles_written(r: &crate::ingest::IngestReport) -> String {
+    match r.overview_tiles {
+        0 => format!("{} tiles", r.tiles_written),
+        n => format!("{} tiles and {n} overview tiles", r.tiles_written),
+    }
+}
+
 async fn demo(config: &Config, args: DemoArgs) -> Result<()> {
     if !(0.01..=10.0).contains(&args.resolution) || args.days == 0 || args.days > 366 {
         bail!("--resolution must be within 0.01..10 degrees and --days within 1..366");
@@ -656,11 +666,11 @@ async fn demo(config: &Config, args: DemoArgs) -> Result<()> {
     }
     let r = ingest_file(&cat, &pool, &src, &opts).await?;
     println!(
-        "ingested {}: {} slices written, {} already present, {} tiles, {} all-fill tiles skipped\n",
+        "ingested {}: {} slices written, {} already present, {}, {} all-fill tiles skipped\n",
         src.display(),
         r.slices_written,
         r.slices_skipped,
-        r.tiles_written,
+        tiles_written(&r),
         r.tiles_sparse
     );
     let d = cat.dataset(&name).await?.context("demo dataset vanished")?;

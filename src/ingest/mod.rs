@@ -172,7 +172,10 @@ pub struct IngestReport {
     pub slices_differing: usize,
     /// Something the caller should know (a source with nothing to ingest).
     pub notes: Vec<String>,
+    /// Full-resolution tiles written.
     pub tiles_written: usize,
+    /// Overview tiles written (levels 2, 4, ...).
+    pub overview_tiles: usize,
     pub tiles_sparse: usize,
     pub bytes: u64,
     /// Variables whose values were re-encoded into the dataset's encoding,
@@ -569,7 +572,8 @@ pub async fn ingest_file(
             }));
         }
     }
-    report.tiles_written = tiles.len();
+    report.overview_tiles = tiles.iter().filter(|t| t.overview > 1).count();
+    report.tiles_written = tiles.len() - report.overview_tiles;
     report.tiles_sparse = sparse;
     report.bytes = tiles.iter().map(|t| t.bytes).sum();
     report.reencoded = quantisation
@@ -614,6 +618,7 @@ pub async fn ingest_file(
         replaced = report.slices_replaced,
         skipped = report.slices_skipped,
         tiles = report.tiles_written,
+        overview_tiles = report.overview_tiles,
         sparse = report.tiles_sparse,
         bytes = report.bytes,
         seconds = started.elapsed().as_secs_f64(),

@@ -139,7 +139,8 @@ async fn standard_ingest(url: &str) {
     // column of mask are all fill. Overview levels 2 (2 x 2 tiles) and 4
     // (one tile) of every slice.
     assert_eq!(expected.len(), 3 * 11 + 3 * 11 + 9 + 7 * 5);
-    assert_eq!(report.tiles_written, expected.len());
+    assert_eq!(report.tiles_written + report.overview_tiles, expected.len());
+    assert_eq!(report.overview_tiles, 7 * 5);
     assert_eq!(report.tiles_sparse, 3 + 3 + 3);
     assert_eq!(report.slices_written, 7);
     check_tiles_against_source(pool.root(), &spec, 256, &files);
