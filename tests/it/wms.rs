@@ -46,3 +46,41 @@ fn wms_maps_through_owslib_match_the_sources() {
     assert!(body.starts_with(b"\x89PNG"));
     assert!(metric(&base, "tessera_array_reads_total", "overview=\"4\"") > before, "level 4 answered");
 }
+
+/// TIME and ELEVATION pick the slab a map shows, and its colours are the
+/// values' places on COLORSCALERANGE: a 4-D source (`temp(time, depth,
+/// lat, lon)`, latitude stored south first) drawn one pixel per cell.
+#[test]
+fn time_and_elevation_pick_the_slab_and_colours_follow_the_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("levels.nc");
+    crate::common::source::write_levels(&src);
+    let data = dir.path().join("data");
+    let cli = Cli::new(&data, &format!("sqlite://{}", data.join("c.db").display()));
+    cli.ok(&["ingest", "--dataset", "levels", "--tile-size", "16x16", src.to_str().unwrap()]);
+    let base = crate::common::server::start_server(&data, &cli.catalogue, &[]);
+    // lat -24.5 .. 24.5 (50 rows), lon 0.5 .. 59.5 (60 columns).
+    let map = |extra: &str| {
+        let url = format!(
+            "{base}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=levels/temp&STYLES=&CRS=CRS:84&BBOX=0,-25,60,25&WIDTH=60&HEIGHT=50&FORMAT=image/png{extra}"
+        );
+        http_request("GET", &url, &[])
+    };
+    let (status, _, body) = map("&TIME=2000-01-01T06:00:00Z&ELEVATION=50&COLORSCALERANGE=1000,1300");
+    assert_eq!(status, 200);
+    let decoder = png::Decoder::new(std::io::Cursor::new(body));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((frame.width, frame.height, frame.color_type), (60, 50, png::ColorType::Indexed));
+    for (row, col) in [(0, 0), (0, 59), (49, 0), (25, 30)] {
+        // Row 0 is the north: the source's last latitude.
+        let want = tessera::picture::colour::palette_index(f64::from(crate::common::source::level_value(1, 2, 49 - row, col)), 1000.0, 1300.0);
+        assert_eq!(buf[row * 60 + col], want, "pixel {row},{col}");
+    }
+    for (extra, code) in [("&ELEVATION=7", "InvalidDimensionValue"), ("&TIME=2000-01-02", "InvalidDimensionValue")] {
+        let (status, _, body) = map(extra);
+        let text = String::from_utf8_lossy(&body);
+        assert!(status == 400 && text.contains(&format!("code=\"{code}\"")), "{extra}: {status} {text}");
+    }
+}

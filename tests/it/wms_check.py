@@ -162,6 +162,21 @@ def check(base, out):
     got, _ = alpha_of(wms.getmap(layers=["polar/ice_conc"], styles=[""], srs="EPSG:4326", bbox=(-180, 60, 180, 90),
                                  size=(width, height), format="image/png", transparent=True, time="2023-03-01T00:00:00Z"))
     agree(got, want, "polar EPSG:4326", 0.99)
+    # ... and in Web Mercator, as far north as it goes.
+    width, height = 512, 256
+    y0, y1 = 8_000_000.0, 19_000_000.0
+    xs = -m + (np.arange(width) + 0.5) * 2 * m / width
+    ys = y1 - (np.arange(height) + 0.5) * (y1 - y0) / height
+    LO, LA = np.meshgrid(np.degrees(xs / 6378137.0), np.degrees(np.arctan(np.sinh(ys / 6378137.0))))
+    px, py = sources.polar_stereo_forward(LA, LO)
+    ci = np.rint((px - x[0]) / 25000.0).astype(int)
+    ri = np.rint((py - y[0]) / -25000.0).astype(int)
+    inside = (ci >= 0) & (ci < x.size) & (ri >= 0) & (ri < y.size)
+    want = np.ones((height, width), bool)
+    want[inside] = pmask[ri[inside], ci[inside]]
+    got, _ = alpha_of(wms.getmap(layers=["polar/ice_conc"], styles=[""], srs="EPSG:3857", bbox=(-m, y0, m, y1),
+                                 size=(width, height), format="image/png", transparent=True, time="2023-03-01T00:00:00Z"))
+    agree(got, want, "polar EPSG:3857", 0.99)
 
     # The legend.
     leg = Image.open(io.BytesIO(raw(f"{base}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&LAYER=global/sst&STYLE=magma&FORMAT=image/png")[2]))
