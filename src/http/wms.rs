@@ -99,13 +99,13 @@ pub(crate) fn grid_projection(served: &ServedDataset) -> Result<Projection, Serv
     p.map_err(|e| ServiceException::generic(format!("the dataset's projection: {e}")))
 }
 
-/// The grid's axes as regular axes (maps need them).
+/// The grid's axes: regular ones by their first value and step, others
+/// (Gaussian latitudes, stretched axes) by every cell centre.
 fn grid_axes(served: &ServedDataset) -> Result<(GridAxis, GridAxis), ServiceException> {
     let g = &served.dataset.def.grid;
-    let axis = |a: &crate::model::Axis| {
-        a.regular()
-            .map(|(first, step)| GridAxis { first, step, len: a.len() })
-            .map_err(|e| ServiceException::generic(format!("maps need a regular grid: {e}")))
+    let axis = |a: &crate::model::Axis| match a.regular() {
+        Ok((first, step)) => Ok(GridAxis::regular(first, step, a.len())),
+        Err(_) => GridAxis::irregular(&a.values).ok_or_else(|| ServiceException::generic(format!("axis {} has a single cell: no map", a.name))),
     };
     Ok((axis(&g.x)?, axis(&g.y)?))
 }
@@ -231,7 +231,9 @@ async fn map(st: &AppState, m: &MapRequest) -> Result<Response, ServiceException
     // Where the pixels fall, the box of cells they need and the stride
     // that gives every pixel its own cell (the overview of that stride
     // answers it): CPU work, off the async runtime.
+    let axes = (xa.clone(), ya.clone());
     let (cells, needed) = crate::blocking::run("map cells", move || {
+        let (xa, ya) = axes;
         let cells = match sample::axis_cells(&target, bbox, w, h, &source, &xa, &ya) {
             Some(axes) => Cells::Axes(axes),
             None => Cells::Pixels(sample::pixel_cells(&target, bbox, w, h, &source, &xa, &ya)),
@@ -416,11 +418,7 @@ fn layer_infos(served: &ServedDataset) -> Result<Vec<LayerInfo>, ServiceExceptio
     let def = &served.dataset.def;
     let source = grid_projection(served)?;
     let (xa, ya) = grid_axes(served)?;
-    let edges = |a: &GridAxis| {
-        let last = a.first + a.step * (a.len as f64 - 1.0);
-        (a.first.min(last) - a.step.abs() / 2.0, a.first.max(last) + a.step.abs() / 2.0)
-    };
-    let ((x0, x1), (y0, y1)) = (edges(&xa), edges(&ya));
+    let ((x0, x1), (y0, y1)) = (xa.edges(), ya.edges());
     let geographic = if source.is_geographic() {
         let (w, e) = if x1 - x0 >= 359.0 { (-180.0, 180.0) } else { (x0, x1) };
         [w.max(-180.0), y0.max(-90.0), e.min(180.0), y1.min(90.0)]

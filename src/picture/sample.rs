@@ -6,17 +6,37 @@ pub use super::approx::TOLERANCE;
 use super::approx::{pixel_centres, transformed_centres};
 use super::proj::{Projection, transform};
 
-/// A regular grid axis: the cell-centre coordinate of index 0 and the
-/// signed spacing (negative for a descending axis, such as latitudes from
-/// north to south).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A grid axis: the cell-centre coordinate of index 0 and the signed
+/// spacing (negative for a descending axis, such as latitudes from north
+/// to south); for an irregular axis (a Gaussian grid's latitudes, a
+/// stretched model axis) also every cell centre, strictly monotonic.
+#[derive(Debug, Clone, PartialEq)]
 pub struct GridAxis {
     pub first: f64,
     pub step: f64,
     pub len: usize,
+    /// Every cell centre, when the axis is not regular.
+    pub centres: Option<std::sync::Arc<[f64]>>,
 }
 
 impl GridAxis {
+    /// A regular axis.
+    pub fn regular(first: f64, step: f64, len: usize) -> GridAxis {
+        GridAxis { first, step, len, centres: None }
+    }
+
+    /// An axis of any strictly monotonic cell centres (`None` for fewer
+    /// than two); between two centres, indices are interpolated linearly,
+    /// so the nearest centre is the nearest index.
+    pub fn irregular(centres: &[f64]) -> Option<GridAxis> {
+        let n = centres.len();
+        if n < 2 {
+            return None;
+        }
+        let step = (centres[n - 1] - centres[0]) / (n - 1) as f64;
+        Some(GridAxis { first: centres[0], step, len: n, centres: Some(centres.into()) })
+    }
+
     /// The fractional index of coordinate `c` (0.0 at `first`), or `None`
     /// outside the axis' cells (below -0.5 or above `len - 0.5`) or on an
     /// axis that has no cells or no usable spacing.
@@ -24,8 +44,25 @@ impl GridAxis {
         if self.len == 0 || self.step == 0.0 || !self.step.is_finite() || !self.first.is_finite() {
             return None;
         }
-        let i = (c - self.first) / self.step;
+        let i = match &self.centres {
+            None => (c - self.first) / self.step,
+            Some(v) => Self::interpolated(v, c)?,
+        };
         (-0.5..=self.len as f64 - 0.5).contains(&i).then_some(i)
+    }
+
+    /// The fractional index of `c` among irregular centres: linear between
+    /// the two around it, and by the end spacing beyond either end.
+    fn interpolated(v: &[f64], c: f64) -> Option<f64> {
+        let n = v.len();
+        if !c.is_finite() || n < 2 {
+            return None;
+        }
+        let ascending = v[n - 1] > v[0];
+        // Centres on c's low side (in index order).
+        let k = if ascending { v.partition_point(|&x| x <= c) } else { v.partition_point(|&x| x >= c) };
+        let a = k.clamp(1, n - 1) - 1;
+        Some(a as f64 + (c - v[a]) / (v[a + 1] - v[a]))
     }
 
     /// The index of the cell that contains fractional index `i` (nearest
@@ -37,10 +74,24 @@ impl GridAxis {
         (((i + 0.5).max(0.0)) as usize).min(self.len.saturating_sub(1))
     }
 
+    /// The outer edges of the axis' lowest and highest cells.
+    pub fn edges(&self) -> (f64, f64) {
+        let (a, b) = match &self.centres {
+            Some(v) if v.len() >= 2 => {
+                let n = v.len();
+                (v[0] - (v[1] - v[0]) / 2.0, v[n - 1] + (v[n - 1] - v[n - 2]) / 2.0)
+            }
+            _ => {
+                let last = self.first + self.step * (self.len as f64 - 1.0);
+                (self.first - self.step / 2.0, last + self.step / 2.0)
+            }
+        };
+        (a.min(b), a.max(b))
+    }
+
     /// The outer edge of the axis' lowest cell.
     fn low_edge(&self) -> f64 {
-        let last = self.first + self.step * (self.len as f64 - 1.0);
-        self.first.min(last) - self.step.abs() / 2.0
+        self.edges().0
     }
 }
 
@@ -227,6 +278,27 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 mod tests {
     use super::*;
 
+    /// A Gaussian-like axis: indices interpolate between centres, the
+    /// nearest centre is the rounded index, and the edges are half a
+    /// spacing out.
+    #[test]
+    fn irregular_axes_index_between_their_centres() {
+        let lat = [80.0, 60.0, 45.0, 35.0, 30.0, 28.0];
+        let a = GridAxis::irregular(&lat).unwrap();
+        assert_eq!(a.index_of(60.0), Some(1.0));
+        assert_eq!(a.index_of(40.0), Some(2.5));
+        assert_eq!(a.nearest(a.index_of(39.0).unwrap()), 3, "39 is nearer 35 than 45");
+        assert_eq!(a.nearest(a.index_of(41.0).unwrap()), 2, "41 is nearer 45 than 35");
+        assert_eq!(a.nearest(a.index_of(52.0).unwrap()), 2, "52 is nearer 45 than 60");
+        assert_eq!(a.edges(), (27.0, 90.0));
+        assert!(a.index_of(90.5).is_none() && a.index_of(26.9).is_none());
+        assert_eq!(a.index_of(89.0), Some(-0.45));
+        let up: Vec<f64> = lat.iter().rev().copied().collect();
+        let b = GridAxis::irregular(&up).unwrap();
+        assert_eq!(b.index_of(40.0), Some(2.5));
+        assert!(GridAxis::irregular(&[1.0]).is_none());
+    }
+
     /// The separable shortcut gives what the general path gives, pixel for
     /// pixel, for the maps it takes, and declines the others.
     #[test]
@@ -273,16 +345,8 @@ mod tests {
     /// from 89.875 down to -89.875.
     fn quarter_degree() -> (GridAxis, GridAxis) {
         (
-            GridAxis {
-                first: 0.125,
-                step: 0.25,
-                len: 1440,
-            },
-            GridAxis {
-                first: 89.875,
-                step: -0.25,
-                len: 720,
-            },
+            GridAxis::regular(0.125, 0.25, 1440),
+            GridAxis::regular(89.875, -0.25, 720),
         )
     }
 
@@ -290,16 +354,8 @@ mod tests {
     /// cells, y descending.
     fn nsidc() -> (GridAxis, GridAxis) {
         (
-            GridAxis {
-                first: -3_850_000.0 + 12_500.0,
-                step: 25_000.0,
-                len: 304,
-            },
-            GridAxis {
-                first: 5_850_000.0 - 12_500.0,
-                step: -25_000.0,
-                len: 448,
-            },
+            GridAxis::regular(-3_850_000.0 + 12_500.0, 25_000.0, 304),
+            GridAxis::regular(5_850_000.0 - 12_500.0, -25_000.0, 448),
         )
     }
 
@@ -309,11 +365,7 @@ mod tests {
 
     #[test]
     fn axis_indices_cover_half_a_cell_beyond_the_centres() {
-        let ax = GridAxis {
-            first: 10.0,
-            step: -2.0,
-            len: 3,
-        };
+        let ax = GridAxis::regular(10.0, -2.0, 3);
         assert_eq!(ax.index_of(10.0), Some(0.0));
         assert_eq!(ax.index_of(6.0), Some(2.0));
         assert_eq!(ax.index_of(11.0), Some(-0.5));
@@ -324,25 +376,13 @@ mod tests {
         assert_eq!(ax.nearest(2.5), 2);
         assert_eq!(ax.nearest(1.4), 1);
         for broken in [
-            GridAxis {
-                first: 0.0,
-                step: 0.0,
-                len: 3,
-            },
-            GridAxis {
-                first: 0.0,
-                step: 1.0,
-                len: 0,
-            },
+            GridAxis::regular(0.0, 0.0, 3),
+            GridAxis::regular(0.0, 1.0, 0),
         ] {
             assert_eq!(broken.index_of(0.0), None);
         }
         assert_eq!(
-            GridAxis {
-                first: 0.0,
-                step: 1.0,
-                len: 0
-            }
+            GridAxis::regular(0.0, 1.0, 0)
             .nearest(3.0),
             0
         );
@@ -402,27 +442,15 @@ mod tests {
     #[test]
     fn longitudes_wrap_both_ways() {
         let wgs84 = crs("EPSG:4326");
-        let lat = GridAxis {
-            first: 0.5,
-            step: 1.0,
-            len: 1,
-        };
+        let lat = GridAxis::regular(0.5, 1.0, 1);
         // A -180..180 grid answers a request in 0..360.
-        let west = GridAxis {
-            first: -179.5,
-            step: 1.0,
-            len: 360,
-        };
+        let west = GridAxis::regular(-179.5, 1.0, 360);
         let cells = pixel_cells(&wgs84, [179.0, 0.0, 183.0, 1.0], 4, 1, &wgs84, &west, &lat);
         let cols: Vec<f64> = cells.iter().map(|c| c.unwrap().0).collect();
         assert_eq!(cols, [359.0, 0.0, 1.0, 2.0]);
         // A regional 0..360 grid (180..300 E) answers -180..180, and is
         // outside it elsewhere.
-        let pacific = GridAxis {
-            first: 180.5,
-            step: 1.0,
-            len: 120,
-        };
+        let pacific = GridAxis::regular(180.5, 1.0, 120);
         let cells = pixel_cells(
             &wgs84,
             [-101.0, 0.0, -59.0, 1.0],

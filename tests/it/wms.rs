@@ -1,7 +1,8 @@
 //! Pictures through a real WMS client: OWSLib drives `/wms` (capabilities,
 //! global maps in EPSG:4326, CRS:84 and EPSG:3857, a polar stereographic
 //! grid in its own EPSG:3413 and in EPSG:4326, legends, service
-//! exceptions) and `/dap/<dataset>.png`, comparing each map's transparency
+//! exceptions, an N48 Gaussian grid's irregular latitudes) and
+//! `/dap/<dataset>.png`, comparing each map's transparency
 //! with its source's fill mask (see `wms_check.py`). Maps are read from
 //! overviews: the metrics say which level answered.
 
@@ -32,6 +33,7 @@ fn wms_maps_through_owslib_match_the_sources() {
     // in 16-cell tiles: levels 2, 4.
     cli.ok(&["ingest", "--dataset", "global", "--tile-size", "128x128", &s("global.nc")]);
     cli.ok(&["ingest", "--dataset", "polar", "--tile-size", "16x16", &s("polar_1.nc"), &s("polar_2.nc")]);
+    cli.ok(&["ingest", "--dataset", "gauss", "--tile-size", "64x64", &s("gauss.nc")]);
     let base = crate::common::server::start_server(&data, &cli.catalogue, &[]);
     let before = metric(&base, "tessera_array_reads_total", "overview=\"4\"");
     let out = python(&["check", &base, src.to_str().unwrap()]);

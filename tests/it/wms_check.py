@@ -66,6 +66,7 @@ def write(out):
     for i in (0, 1):
         day = datetime.date(2023, 3, 1) + datetime.timedelta(days=i)
         sources.write_polar(os.path.join(out, f"polar_{i + 1}.nc"), day, f"polar-{i}")
+    sources.write_gaussian(os.path.join(out, "gauss.nc"), datetime.date(2023, 1, 15), "gauss-0")
 
 
 def alpha_of(response):
@@ -177,6 +178,28 @@ def check(base, out):
     got, _ = alpha_of(wms.getmap(layers=["polar/ice_conc"], styles=[""], srs="EPSG:3857", bbox=(-m, y0, m, y1),
                                  size=(width, height), format="image/png", transparent=True, time="2023-03-01T00:00:00Z"))
     agree(got, want, "polar EPSG:3857", 0.99)
+
+    # An irregular axis: the N48 Gaussian latitudes (north first, on 0..360
+    # longitudes), one pixel a degree, grey levels on a given range. Each
+    # pixel shows the cell nearest its centre.
+    g = netCDF4.Dataset(os.path.join(out, "gauss.nc"))
+    glat, glon, t2m = g["lat"][:], g["lon"][:], g["t2m"][0]
+    lo, hi = float(t2m.min()), float(t2m.max())
+    _, rgba = alpha_of(wms.getmap(layers=["gauss/t2m"], styles=["greys"], srs="CRS:84", bbox=(-180, -90, 180, 90), size=(360, 180),
+                                  format="image/png", transparent=True, time="2023-01-15T00:00:00Z", colorscalerange=f"{lo},{hi}"))
+    lats = 90 - (np.arange(180) + 0.5)
+    lons = (-180 + (np.arange(360) + 0.5)) % 360
+    rows = np.abs(lats[:, None] - glat[None, :]).argmin(axis=1)
+    cols = np.rint(lons / 1.875).astype(int) % glon.size
+    t = (t2m[rows][:, cols] - lo) / (hi - lo)
+    idx = 1 + np.minimum((t * 255).astype(int), 254)
+    grey = np.minimum(((idx - 1 + 0.5) / 255 * 256).astype(int), 255)
+    edge = abs(glat[0]) + (abs(glat[0]) - abs(glat[1])) / 2
+    inside = np.abs(lats) <= edge
+    diff = np.abs(rgba[inside, :, 0].astype(int) - grey[inside])
+    assert diff.max() <= 1, f"Gaussian grid: grey levels off by up to {diff.max()}"
+    assert (rgba[~inside, :, 3] == 0).all() and (rgba[inside, :, 3] == 255).all(), "beyond the outermost latitudes: transparent"
+    print(f"Gaussian grid: {inside.sum() * 360} pixels, grey levels within {diff.max()} of the nearest cells'")
 
     # The legend.
     leg = Image.open(io.BytesIO(raw(f"{base}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&LAYER=global/sst&STYLE=magma&FORMAT=image/png")[2]))
