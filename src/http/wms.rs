@@ -48,6 +48,11 @@ fn exception(e: ServiceException) -> Response {
     r
 }
 
+/// A server that cannot answer now (busy, catalogue not ready): 503.
+fn unavailable(e: DapError) -> ServiceException {
+    ServiceException::failed(e.status.as_u16(), e.message)
+}
+
 /// Archive errors in WMS terms: an unknown dataset is an undefined layer;
 /// the rest keep their words.
 fn archive_exception(e: ArchiveError) -> ServiceException {
@@ -55,7 +60,7 @@ fn archive_exception(e: ArchiveError) -> ServiceException {
         ArchiveError::NotFound(m) => ServiceException::new("LayerNotDefined", m),
         other => {
             let d = DapError::from(other);
-            ServiceException::generic(d.message)
+            if d.status.is_server_error() { ServiceException::failed(d.status.as_u16(), d.message) } else { ServiceException::generic(d.message) }
         }
     }
 }
@@ -170,7 +175,7 @@ async fn read_slab(st: &AppState, served: &Arc<ServedDataset>, var: &str, dims: 
         plan.data_array(tiles.as_ref(), &a)
     })
     .await
-    .map_err(|e| ServiceException::generic(e.to_string()))?
+    .map_err(|e| ServiceException::failed(500, e.to_string()))?
     .map_err(archive_exception)
 }
 
@@ -219,7 +224,10 @@ fn slab_indices(l: &Layer, m: &MapRequest) -> Result<Vec<usize>, ServiceExceptio
 }
 
 async fn map(st: &AppState, m: &MapRequest) -> Result<Response, ServiceException> {
-    st.check_catalogue().map_err(|e| ServiceException::generic(e.message))?;
+    st.check_catalogue().map_err(unavailable)?;
+    // A map reads tiles and takes memory by the pixel: it holds a data
+    // slot, as large DAP responses do.
+    let _slot = st.heavy_slot().await.map_err(unavailable)?;
     let l = layer(st, &m.layer).await?;
     let cmap = style(m.style.as_deref())?;
     let target = Projection::from_code(&m.crs).map_err(|e| ServiceException::new("InvalidCRS", e.to_string()))?;
@@ -245,7 +253,7 @@ async fn map(st: &AppState, m: &MapRequest) -> Result<Response, ServiceException
         (cells, needed)
     })
     .await
-    .map_err(|e| ServiceException::generic(e.to_string()))?;
+    .map_err(|e| ServiceException::failed(500, e.to_string()))?;
     let block = match needed {
         Some((b, stride)) => {
             let mut dims: Vec<(usize, usize, usize)> = slab.iter().map(|&i| (i, 1, i)).collect();
@@ -267,8 +275,8 @@ async fn map(st: &AppState, m: &MapRequest) -> Result<Response, ServiceException
         image::encode_png_indexed(&indices, cmap, (!transparent).then_some(bgcolor), w as u32, h as u32)
     })
     .await
-    .map_err(|e| ServiceException::generic(e.to_string()))?
-    .map_err(|e| ServiceException::generic(e.to_string()))?;
+    .map_err(|e| ServiceException::failed(500, e.to_string()))?
+    .map_err(|e| ServiceException::failed(500, e.to_string()))?;
     metrics::counter!("tessera_maps_total").increment(1);
     Ok(png(bytes))
 }
@@ -384,15 +392,15 @@ async fn legend(st: &AppState, lr: &LegendRequest) -> Result<Response, ServiceEx
     let values = Values::new(&l.var);
     let (lo, hi) = lr.colour_range.or_else(|| values.declared_range(&l.var)).unwrap_or((0.0, 1.0));
     let units = values.enc.units.clone().unwrap_or_default();
-    let bytes = image::legend_png(cmap, lo, hi, &units, lr.width, lr.height).map_err(|e| ServiceException::generic(e.to_string()))?;
+    let bytes = image::legend_png(cmap, lo, hi, &units, lr.width, lr.height).map_err(|e| ServiceException::failed(500, e.to_string()))?;
     Ok(png(bytes))
 }
 
 async fn capabilities(st: &AppState, headers: &axum::http::HeaderMap) -> Result<Response, ServiceException> {
-    st.check_catalogue().map_err(|e| ServiceException::generic(e.message))?;
+    st.check_catalogue().map_err(unavailable)?;
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let url = format!("http://{host}/wms");
-    let datasets = st.archive.catalogue.datasets().await.map_err(|e| ServiceException::generic(e.to_string()))?;
+    let datasets = st.archive.catalogue.datasets().await.map_err(|e| ServiceException::failed(503, e.to_string()))?;
     let mut layers = Vec::new();
     for d in datasets {
         let served = match st.archive.dataset(d.def.name.as_str()).await {

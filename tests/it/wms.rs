@@ -86,3 +86,26 @@ fn time_and_elevation_pick_the_slab_and_colours_follow_the_values() {
         assert!(status == 400 && text.contains(&format!("code=\"{code}\"")), "{extra}: {status} {text}");
     }
 }
+
+/// A map over a tile the pool lost is the server's fault, said as such:
+/// a 500 service exception naming the tile, never a picture of fill. The
+/// same slice seen whole is drawn from its overview, which it still has.
+#[test]
+fn a_map_over_a_missing_tile_is_a_500_naming_it() {
+    let f = crate::common::server::fixture();
+    let map = |bbox: &str, size: usize| {
+        let url = format!(
+            "{}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=broken/sst&STYLES=&CRS=CRS:84&BBOX={bbox}&WIDTH={size}&HEIGHT={size}&FORMAT=image/png&TIME=2010-01-02T12:00:00Z",
+            f.base
+        );
+        http_request("GET", &url, &[])
+    };
+    // Cells 300..309 of both axes: inside tile (1, 1), read at full resolution.
+    let (status, head, body) = map("130,29,131,30", 10);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 500, "{text}");
+    assert!(crate::common::header(&head, "content-type").is_some_and(|c| c.contains("xml")), "{head}");
+    assert!(text.contains("<ServiceExceptionReport") && text.contains("sst_tile_x1_y1.nc"), "{text}");
+    let (status, _, body) = map("100,0,180,60", 100);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}

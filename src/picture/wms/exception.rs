@@ -22,6 +22,9 @@ pub mod code {
 pub struct ServiceException {
     pub code: Option<&'static str>,
     pub message: String,
+    /// The HTTP status: 400 (the request's fault) unless made by
+    /// [`ServiceException::failed`].
+    status: u16,
 }
 
 impl ServiceException {
@@ -30,6 +33,7 @@ impl ServiceException {
         ServiceException {
             code: Some(code),
             message: message.into(),
+            status: 400,
         }
     }
 
@@ -38,6 +42,18 @@ impl ServiceException {
         ServiceException {
             code: None,
             message: message.into(),
+            status: 400,
+        }
+    }
+
+    /// The server's fault, not the request's (a busy server, a damaged
+    /// tile): sent with that 5xx status, so that clients may retry and
+    /// operators see it.
+    pub fn failed(status: u16, message: impl Into<String>) -> ServiceException {
+        ServiceException {
+            code: None,
+            message: message.into(),
+            status,
         }
     }
 
@@ -62,14 +78,14 @@ impl ServiceException {
         )
     }
 
-    /// The HTTP status to send the report with: 400 for every exception.
-    /// WMS 1.3.0 leaves the status open and clients (OWSLib, QGIS,
-    /// OpenLayers) read the report whatever it is; 400 tells caches and
-    /// logs that the request, not the server, was at fault. An unknown
-    /// layer is a bad parameter like the others: a 404 would make some
-    /// clients drop the report unread.
+    /// The HTTP status to send the report with: 400 for every bad
+    /// request, the server's own status for its faults. WMS 1.3.0 leaves
+    /// the status open and clients (OWSLib, QGIS, OpenLayers) read the
+    /// report whatever it is; 400 tells caches and logs that the request
+    /// was at fault. An unknown layer is a bad parameter like the others:
+    /// a 404 would make some clients drop the report unread.
     pub fn status(&self) -> u16 {
-        400
+        self.status
     }
 }
 

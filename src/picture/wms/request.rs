@@ -10,9 +10,13 @@ use super::exception::{ServiceException, code};
 use crate::picture::proj::Projection;
 use std::collections::HashMap;
 
-/// The largest map or legend side, in pixels: a bound on the memory one
-/// request may take (a map's pixels, their cells and their colours).
-pub const MAX_SIZE: u32 = 8192;
+/// The largest map or legend side, in pixels.
+pub const MAX_SIZE: u32 = 4096;
+
+/// The most pixels one map may have (4096 x 2048): with [`MAX_SIZE`], a
+/// bound on the memory one request takes (up to some 35 bytes a pixel for
+/// its cells, values and colours: under 300 MB).
+pub const MAX_PIXELS: u64 = 1 << 23;
 
 /// A parsed WMS request.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,13 +115,20 @@ fn map(p: &Params) -> Result<MapRequest, ServiceException> {
     }
     let (crs, latitude_first) = crs(p.required("CRS")?)?;
     format(p.required("FORMAT")?)?;
+    let width = size(p, "WIDTH")?.ok_or_else(|| missing("WIDTH"))?;
+    let height = size(p, "HEIGHT")?.ok_or_else(|| missing("HEIGHT"))?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(ServiceException::generic(format!(
+            "a map of {width} x {height} pixels is larger than the {MAX_PIXELS} pixels a map may have"
+        )));
+    }
     Ok(MapRequest {
         layer: one_layer(p.required("LAYERS")?)?,
         style: first_style(p.get("STYLES")),
         bbox: bbox(p.required("BBOX")?, latitude_first)?,
         crs,
-        width: size(p, "WIDTH")?.ok_or_else(|| missing("WIDTH"))?,
-        height: size(p, "HEIGHT")?.ok_or_else(|| missing("HEIGHT"))?,
+        width,
+        height,
         transparent: p
             .get("TRANSPARENT")
             .map(boolean)
@@ -386,6 +397,11 @@ mod tests {
         assert_eq!(m.layer, "sea ice");
         assert_eq!(m.style.as_deref(), Some("Magma"));
         assert_eq!((m.width, m.height), (10, 20));
+        let big = "service=WMS&request=GetMap&version=1.3.0&layers=a/b&styles=&crs=EPSG:4326&bbox=-90,-180,90,180&format=image/png";
+        assert!(parse(&format!("{big}&width=4096&height=2048")).is_ok());
+        let e = parse(&format!("{big}&width=4096&height=4096")).unwrap_err();
+        assert!(e.message.contains("larger than"), "{}", e.message);
+        assert!(parse(&format!("{big}&width=4097&height=10")).is_err());
         assert_eq!(m.time.as_deref(), Some("2020-01-01T00:00:00Z"));
         assert_eq!(m.elevation.as_deref(), Some("10"));
         assert!(m.transparent);
