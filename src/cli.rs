@@ -217,6 +217,11 @@ pub struct FsckArgs {
     /// Check one dataset only.
     #[arg(long, value_name = "NAME")]
     pub dataset: Option<String>,
+    /// Also read every slice of datasets that keep overviews and check
+    /// that each level holds exactly every k-th cell of the full
+    /// resolution (reads all their tiles).
+    #[arg(long)]
+    pub deep: bool,
 }
 
 #[derive(Debug, Args)]
@@ -324,6 +329,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 repair: args.repair,
                 quick: args.quick,
                 dataset: args.dataset.as_deref().map(dataset_name).transpose()?,
+                deep: args.deep,
             };
             let report = fsck(cat.as_ref(), &pool, &opts).await?;
             for p in &report.problems {
@@ -338,6 +344,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             if report.unindexed > 0 {
                 println!("{} tiles have no recorded layout and are read through libnetcdf (`tessera reindex` records them)", report.unindexed);
+            }
+            if args.deep {
+                println!("{} overview tiles compared with the full resolution", report.overviews_compared);
             }
             if report.has_problems() {
                 bail!("fsck found problems");

@@ -11,6 +11,11 @@
 //! Work is bounded by one slice
 //! at a time, never by the whole catalogue. `repair` deletes orphans only:
 //! a missing or damaged tile cannot be repaired from here.
+//!
+//! `deep` also reads every slice of a dataset that keeps overviews and
+//! checks that each level holds exactly every `k`-th cell of the full
+//! resolution (an overview tile absent where those cells are not all fill
+//! is a problem too): what lets a strided read trust them.
 
 use crate::catalogue::{Catalogue, CatalogueError, Dataset};
 use crate::model::{Calendar, DatasetName, Timestamp};
@@ -27,6 +32,8 @@ pub struct FsckOptions {
     pub quick: bool,
     /// Only this dataset.
     pub dataset: Option<DatasetName>,
+    /// Also compare every overview level with the full resolution.
+    pub deep: bool,
 }
 
 /// One finding.
@@ -42,6 +49,9 @@ pub enum Problem {
     Layout { path: String, why: String },
     /// A file (or directory) no catalogue row accounts for.
     Orphan { path: PathBuf, removed: bool },
+    /// An overview tile whose values are not the full resolution's every
+    /// `k`-th cell (`deep` only).
+    Overview { dataset: String, tile: String, why: String },
 }
 
 impl std::fmt::Display for Problem {
@@ -56,6 +66,9 @@ impl std::fmt::Display for Problem {
             Problem::Orphan { path, removed } => {
                 write!(f, "orphan: {} is in the pool but not in the catalogue{}", path.display(), if *removed { " (removed)" } else { "" })
             }
+            Problem::Overview { dataset, tile, why } => {
+                write!(f, "overview mismatch: {tile}: {why} (`tessera overviews build --dataset {dataset}` makes them again)")
+            }
         }
     }
 }
@@ -69,6 +82,8 @@ pub struct FsckReport {
     pub bytes_checked: u64,
     /// Tiles without a recorded layout (read through libnetcdf).
     pub unindexed: u64,
+    /// Overview tiles compared with the full resolution (`deep`).
+    pub overviews_compared: u64,
     pub problems: Vec<Problem>,
 }
 
@@ -178,8 +193,177 @@ pub async fn fsck(catalogue: &dyn Catalogue, pool: &Pool, opts: &FsckOptions) ->
         for t in slices {
             check_slice(catalogue, pool, d, calendar, t, &retired, &names, opts, &mut report).await?;
         }
+        if opts.deep {
+            check_overviews(catalogue, pool, d, &mut report).await?;
+        }
     }
     Ok(report)
+}
+
+/// Compares every overview level of every slice of a dataset with the full
+/// resolution, one slice at a time.
+async fn check_overviews(catalogue: &dyn Catalogue, pool: &Pool, d: &Dataset, report: &mut FsckReport) -> Result<(), FsckError> {
+    use crate::catalogue::{TileQuery, TimeSel};
+    if d.def.overview_levels().is_empty() {
+        return Ok(());
+    }
+    let store: std::sync::Arc<dyn crate::store::port::TileStore> = std::sync::Arc::new(crate::store::reader::PoolTiles::new(pool.clone(), 16));
+    for v in catalogue.variables(d.id).await? {
+        for t in catalogue.ingested_times(v.id).await? {
+            let mut levels = Vec::new();
+            for k in std::iter::once(1).chain(d.def.overview_levels()) {
+                let q = TileQuery {
+                    dataset_id: d.id,
+                    variable_id: v.id,
+                    time: t.map_or(TimeSel::Static, |t| TimeSel::Between(t, t)),
+                    overview: k,
+                    tx: 0..u32::MAX,
+                    ty: 0..u32::MAX,
+                };
+                levels.push((k, catalogue.tiles(&q).await?));
+            }
+            let (def, var, store) = (d.def.clone(), v.def.clone(), store.clone());
+            let (compared, problems) = crate::blocking::run("fsck overviews", move || overviews::compare(store.as_ref(), &def, &var, t, &levels))
+                .await
+                .map_err(|e| FsckError::Io { path: pool.dataset_dir(&d.def.name), source: std::io::Error::other(e.to_string()) })?;
+            report.overviews_compared += compared;
+            report.problems.extend(problems);
+        }
+    }
+    Ok(())
+}
+
+/// The comparison itself: blocking, it reads tiles.
+mod overviews {
+    use super::Problem;
+    use crate::catalogue::TileRecord;
+    use crate::model::{DatasetDef, TileIndex, Timestamp, TypedArray, VariableDef, Window};
+    use crate::store::port::{TileKey, TileRef, TileStore};
+    use std::collections::HashMap;
+
+    /// The overview tiles of one slice compared with the every-`k`-th cells
+    /// of its full-resolution tiles; `levels` starts with level 1 (the full
+    /// resolution). Returns how many overview tiles were compared.
+    pub(super) fn compare(store: &dyn TileStore, def: &DatasetDef, var: &VariableDef, t: Option<Timestamp>, levels: &[(u32, Vec<TileRecord>)]) -> (u64, Vec<Problem>) {
+        let Some(((_, full), overviews)) = levels.split_first() else { return (0, Vec::new()) };
+        let full: HashMap<(u32, u32), &TileRecord> = full.iter().map(|r| ((r.tx, r.ty), r)).collect();
+        let fill = var.fill_value();
+        let nz = def.grid.level.as_ref().map_or(1, |l| l.len());
+        let levels_range = var.has_level.then_some(0..nz);
+        let tile_ref = |r: &TileRecord, k: u32| {
+            let key = TileKey { dataset: def.name.to_string(), variable: var.name.clone(), time: t.map(|t| t.0), overview: k, tx: r.tx, ty: r.ty };
+            let time_text = t.map_or_else(|| "static".to_string(), |t| def.time.show(t));
+            TileRef::catalogued(key, r.path.clone(), r.bytes, r.checksum.clone(), time_text, r.layout.as_deref())
+        };
+        let mut problems = Vec::new();
+        let mut compared = 0;
+        let problem = |tile: String, why: String| Problem::Overview { dataset: def.name.to_string(), tile, why };
+        for (k, tiles) in overviews {
+            let level = def.overview(*k);
+            let found: HashMap<(u32, u32), &TileRecord> = tiles.iter().map(|r| ((r.tx, r.ty), r)).collect();
+            let (ntx, nty) = level.grid.tile_counts(def.tile);
+            for oty in 0..nty {
+                for otx in 0..ntx {
+                    let idx = TileIndex { tx: otx, ty: oty };
+                    let win = level.grid.tile_window(def.tile, idx);
+                    let name = found.get(&(otx as u32, oty as u32)).map_or_else(
+                        || format!("{}/{} level {k} tile x{otx} y{oty} (absent)", def.name, var.name),
+                        |r| r.path.clone(),
+                    );
+                    let expected = match expected_tile(store, def, var, &full, *k as usize, win, levels_range.clone(), fill, &tile_ref) {
+                        Ok(e) => e,
+                        Err(why) => {
+                            problems.push(problem(name, format!("its full-resolution tiles cannot be read: {why}")));
+                            continue;
+                        }
+                    };
+                    compared += 1;
+                    let got = match found.get(&(otx as u32, oty as u32)) {
+                        Some(r) => match store.read(&tile_ref(r, *k), var, levels_range.clone(), 0..win.h, 0..win.w) {
+                            Ok(a) => a,
+                            Err(e) => {
+                                problems.push(problem(name, format!("cannot be read: {e}")));
+                                continue;
+                            }
+                        },
+                        None if expected.all_equal(fill) => continue,
+                        None => {
+                            problems.push(problem(name, "is absent but the cells it would hold are not all fill".into()));
+                            continue;
+                        }
+                    };
+                    if bits(&got) != bits(&expected) {
+                        problems.push(problem(name, format!("its values are not the full resolution's cells at every {k}th row and column")));
+                    }
+                }
+            }
+        }
+        (compared, problems)
+    }
+
+    /// Every `k`-th cell of the full resolution over an overview tile's
+    /// window `win` (in the level's cells), fill where tiles are absent.
+    #[allow(clippy::too_many_arguments)]
+    fn expected_tile(
+        store: &dyn TileStore,
+        def: &DatasetDef,
+        var: &VariableDef,
+        full: &HashMap<(u32, u32), &TileRecord>,
+        k: usize,
+        win: Window,
+        levels: Option<std::ops::Range<usize>>,
+        fill: f64,
+        tile_ref: &dyn Fn(&TileRecord, u32) -> TileRef,
+    ) -> Result<TypedArray, String> {
+        let mut shape: Vec<usize> = levels.as_ref().map(|l| vec![l.len()]).unwrap_or_default();
+        shape.extend([win.h, win.w]);
+        let mut out = crate::with_data_type!(var.dtype, T => crate::model::IntoTyped::typed(ndarray::ArrayD::from_elem(ndarray::IxDyn(&shape), fill as T)));
+        // The full-resolution cells the window covers.
+        let cover = Window { x: win.x * k, y: win.y * k, w: ((win.x + win.w - 1) * k + 1).min(def.grid.nx()) - win.x * k, h: ((win.y + win.h - 1) * k + 1).min(def.grid.ny()) - win.y * k };
+        let (txs, tys) = def.grid.tiles_touching(def.tile, cover);
+        for ty in tys {
+            for tx in txs.clone() {
+                let Some(r) = full.get(&(tx as u32, ty as u32)) else { continue };
+                let tw = def.grid.tile_window(def.tile, TileIndex { tx, ty });
+                let data = store.read(&tile_ref(r, 1), var, levels.clone(), 0..tw.h, 0..tw.w).map_err(|e| format!("{}: {e}", r.path))?;
+                // This tile's cells on the level's lattice, placed where
+                // they fall in the window.
+                let (r0, c0) = ((k - tw.y % k) % k, (k - tw.x % k) % k);
+                if r0 >= tw.h || c0 >= tw.w {
+                    continue;
+                }
+                let (ly, lx) = ((tw.y + r0) / k, (tw.x + c0) / k);
+                // Only the part inside the window.
+                let (ry, rx) = (ly.max(win.y), lx.max(win.x));
+                let (ey, ex) = ((ly + (tw.h - r0).div_ceil(k)).min(win.y + win.h), (lx + (tw.w - c0).div_ceil(k)).min(win.x + win.w));
+                if ry >= ey || rx >= ex {
+                    continue;
+                }
+                let first = (r0 + (ry - ly) * k, c0 + (rx - lx) * k);
+                let block = crop(&data, first, ((ey - ry - 1) * k + 1, (ex - rx - 1) * k + 1));
+                crate::mosaic::decimate_into(&mut out, &block, (0, 0), k, (ry - win.y, rx - win.x));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `[levels?, rows, cols]` cut to `rows x cols` cells from `first`.
+    fn crop(a: &TypedArray, first: (usize, usize), size: (usize, usize)) -> TypedArray {
+        crate::with_typed_array!(a, x => {
+            let n = x.ndim();
+            let v = x.slice_each_axis(|ax| match ax.axis.index() {
+                i if i == n - 2 => ndarray::Slice::from(first.0..first.0 + size.0),
+                i if i == n - 1 => ndarray::Slice::from(first.1..first.1 + size.1),
+                _ => ndarray::Slice::from(..),
+            });
+            crate::model::IntoTyped::typed(v.to_owned())
+        })
+    }
+
+    /// The values' bits, so that NaN fill compares equal to itself.
+    fn bits(a: &TypedArray) -> Vec<u8> {
+        crate::with_typed_array!(a, x => x.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

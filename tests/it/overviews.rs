@@ -164,8 +164,8 @@ async fn overviews_through_the_cli_on_both_catalogues() {
         assert!(files.iter().any(|f| f.starts_with("with/2010-01-01T12-00-00.000/sst_ovr8_tile_x0_y0.nc")), "{files:?}");
         assert!(!files.iter().any(|f| f.starts_with("without/") && f.contains("_ovr")), "{files:?}");
         assert!(cli.ok(&["datasets", "show", "without"]).contains("overviews   none"));
-        let out = cli.ok(&["fsck"]);
-        assert!(out.contains("0 problems"), "{out}");
+        let out = cli.ok(&["fsck", "--deep"]);
+        assert!(out.contains("0 problems") && out.contains("overview tiles compared with the full resolution"), "{out}");
         // A dataset created without overviews keeps none until built.
         let e = cli.fails(&["ingest", "--dataset", "with", "--no-overviews", s]);
         assert!(e.contains("keeps overviews"), "{e}");
@@ -224,4 +224,52 @@ async fn overviews_through_the_cli_on_both_catalogues() {
         cli.ok(&["datasets", "delete", "--yes", "with"]);
         assert!(!files_under(&cli.pool()).iter().any(|f| f.starts_with("with/")));
     }
+}
+
+/// An overview tile that is a well-formed, correctly catalogued file but
+/// not the full resolution's every k-th cell (what a faulty writer would
+/// leave) passes every other check; `fsck --deep` finds it, and nothing in
+/// a sound archive.
+#[tokio::test(flavor = "multi_thread")]
+async fn fsck_deep_finds_an_overview_that_is_not_the_full_resolution() {
+    use tessera::fsck::{FsckOptions, Problem, fsck};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.nc");
+    source::write(&src, &source::Spec::default());
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let cat = crate::common::open(&url).await;
+    let pool = tessera::store::Pool::new(dir.path().join("pool"));
+    let mut o = tessera::ingest::IngestOptions::new(tessera::model::DatasetName::parse("acc").unwrap());
+    o.tile = Some(tessera::model::TileShape::new(256, 256).unwrap());
+    tessera::ingest::ingest_file(&cat, &pool, &src, &o).await.unwrap();
+    let deep = FsckOptions { deep: true, ..Default::default() };
+    let r = fsck(cat.as_ref(), &pool, &deep).await.unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    // sst, chl: 3 slices x (4 + 1) overview tiles; mask: 5.
+    assert_eq!(r.overviews_compared, 35);
+
+    let rel = "acc/2010-01-02T12-00-00.000/sst_ovr4_tile_x0_y0.nc";
+    let path = pool.root().join(rel);
+    {
+        tessera::store::tile::quiet_hdf5();
+        let mut f = netcdf::append(&path).unwrap();
+        f.variable_mut("sst").unwrap().put_value(1234.5f32, [0, 100, 100]).unwrap();
+    }
+    let w = tessera::store::checksum_file(&path).unwrap();
+    let db = dir.path().join("c.db");
+    let out = crate::common::command("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE tiles SET bytes = ?, checksum = ?, layout = NULL WHERE path = ?', (int(sys.argv[2]), sys.argv[3], sys.argv[4])); c.commit()"])
+        .arg(&db)
+        .arg(w.bytes.to_string())
+        .arg(&w.checksum)
+        .arg(rel)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = fsck(cat.as_ref(), &pool, &FsckOptions::default()).await.unwrap();
+    assert!(!r.has_problems(), "the file is sound as a file: {:?}", r.problems);
+    let r = fsck(cat.as_ref(), &pool, &deep).await.unwrap();
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert!(matches!(&r.problems[0], Problem::Overview { tile, .. } if tile == rel), "{:?}", r.problems);
+    assert!(r.problems[0].to_string().contains("not the full resolution's cells at every 4th row and column"), "{}", r.problems[0]);
 }
