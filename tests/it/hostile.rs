@@ -1,6 +1,7 @@
 //! Hostile input against the router, in process (no socket): arbitrary
 //! paths and constraint expressions never panic, never escape the pool and
-//! always get a DAP2 answer with a 2xx/3xx/4xx status.
+//! always get a DAP2 answer with a 2xx/3xx/4xx status; arbitrary WMS
+//! parameters get a PNG or a service exception report, never a fault.
 
 use crate::common::source;
 use axum::body::Body;
@@ -131,7 +132,7 @@ proptest! {
     fn arbitrary_constraints_never_panic(ce in proptest::collection::vec(proptest::sample::select(CE_ALPHABET.chars().collect::<Vec<_>>()), 0..60)) {
         let ce: String = ce.into_iter().collect();
         let enc: String = ce.bytes().map(|b| if b.is_ascii_alphanumeric() || b"[]:,.&()*-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
-        for suffix in ["dds", "dods", "ascii"] {
+        for suffix in ["dds", "dods", "ascii", "png"] {
             check(&format!("/dap/small.{suffix}?{enc}"));
         }
     }
@@ -140,6 +141,29 @@ proptest! {
     fn arbitrary_slabs_never_panic(a in 0u64..100, s in 0u64..50, b in 0u64..100, var in proptest::sample::select(vec!["sst", "chl", "mask", "sst.sst", "sst.lat", "lat", "time"])) {
         check(&format!("/dap/small.dods?{var}[{a}:{s}:{b}][{b}][{a}:{b}]"));
         check(&format!("/dap/small.dods?{var}[{a}]"));
+    }
+
+    #[test]
+    fn arbitrary_wms_parameters_get_a_map_or_an_exception(
+        bbox in proptest::collection::vec(proptest::sample::select(vec!["0", "-90", "90", "-180", "180", "1e308", "-1e308", "NaN", "inf", "3.5", "x", "", "1e-300", "20037508"]), 0..6),
+        crs in proptest::sample::select(vec!["EPSG:4326", "CRS:84", "EPSG:3857", "EPSG:3413", "EPSG:3031", "EPSG:32633", "EPSG:0", "epsg:4326", "EPSG:", "FOO", ""]),
+        size in proptest::sample::select(vec!["1", "2", "17", "256", "0", "-1", "4097", "99999999999", "x"]),
+        layer in proptest::sample::select(vec!["small/sst", "small/chl", "small/mask", "small/lat", "small", "/", "nope/sst", ""]),
+        time in proptest::sample::select(vec!["", "&TIME=2010-01-01T12:00:00Z", "&TIME=current", "&TIME=1e9", "&TIME=2010-13-45", "&ELEVATION=0", "&ELEVATION=nan"]),
+        range in proptest::sample::select(vec!["", "&COLORSCALERANGE=0,1", "&COLORSCALERANGE=5,1", "&COLORSCALERANGE=nan,inf", "&COLORSCALERANGE=auto", "&COLORSCALERANGE=1"]),
+        request in proptest::sample::select(vec!["GetMap", "GetLegendGraphic", "GetCapabilities", "GetFeatureInfo", "getmap", ""]),
+    ) {
+        let uri = format!(
+            "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST={request}&LAYERS={layer}&LAYER={layer}&STYLES=&CRS={crs}&BBOX={}&WIDTH={size}&HEIGHT={size}&FORMAT=image/png{time}{range}",
+            bbox.join(",")
+        );
+        let (status, body) = call(&uri);
+        let text = String::from_utf8_lossy(&body);
+        prop_assert!(
+            (status == StatusCode::OK && (body.starts_with(b"\x89PNG") || text.contains("<WMS_Capabilities")))
+                || (status == StatusCode::BAD_REQUEST && text.contains("<ServiceExceptionReport")),
+            "{uri}: {status} {}", text.chars().take(300).collect::<String>()
+        );
     }
 
     #[test]
