@@ -20,7 +20,7 @@
 //! | [`ingest`] | source NetCDF files to tiles and overview levels to catalogue; `overviews build` for slices already in | model, catalogue, store, blocking |
 //! | [`archive`] | the request path: resolve, plan (strided reads from the overview level that answers them), read tiles into bands (a band's tiles at once, on rayon) | model, dap, mosaic, catalogue, store, blocking, rayon |
 //! | [`encode`] | one `Encoder` per format (.dods, .ascii, .nc; .nc4 written through libnetcdf), NcML | model, dap, archive, markup |
-//! | [`http`] | axum routes, the error table, operations endpoints, HTML pages, WMS and PNG pictures | archive, encode, dap, picture, markup |
+//! | [`http`] | axum routes, the error table, operations endpoints, HTML pages, WMS and PNG pictures, the STAC API | archive, encode, dap, picture, markup |
 //! | [`fsck`] | catalogue against pool | catalogue, store, blocking |
 //! | [`gc`] | removal of tile files retired by `ingest --replace` | catalogue, store, blocking |
 //! | [`reindex`] | tile layouts recorded for archives made before they were | catalogue, store, blocking |

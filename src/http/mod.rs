@@ -1,5 +1,6 @@
-//! The HTTP surface (axum): DAP2 at `/dap/<dataset><suffix>`, plus
-//! `/version`, `/help` and a dataset index at `/`.
+//! The HTTP surface (axum): DAP2 at `/dap/<dataset><suffix>`, WMS at
+//! `/wms`, a STAC API at `/stac`, plus `/version`, `/help` and a dataset
+//! index at `/`.
 //!
 //! Routing strips the last recognised suffix from the final path segment;
 //! the query string is the constraint expression, passed through raw (DAP2
@@ -18,6 +19,8 @@
 //! | `range.rs` | `Range: bytes=` |
 //! | `ops.rs` | health, readiness, metrics, request ids and the access log |
 //! | `html.rs` | the HTML pages |
+//! | `wms.rs` | WMS 1.3.0 maps and legends, and PNGs of DAP constraints |
+//! | `stac.rs` | the STAC API 1.0: landing page, collections, items, search |
 
 mod body;
 mod dap;
@@ -25,6 +28,7 @@ pub mod error;
 pub mod html;
 pub mod ops;
 pub mod range;
+mod stac;
 mod wms;
 
 use crate::archive::{Archive, ArchiveError};
@@ -150,6 +154,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics_page))
         .route("/help", get(help))
         .route("/wms", get(wms::wms))
+        .route("/stac", get(stac::landing))
+        .route("/stac/", get(stac::landing))
+        .route("/stac/conformance", get(stac::conformance))
+        .route("/stac/collections", get(stac::collections))
+        .route("/stac/collections/{dataset}", get(stac::collection))
+        .route("/stac/collections/{dataset}/items", get(stac::items))
+        .route("/stac/collections/{dataset}/items/{item_id}", get(stac::item))
+        .route("/stac/search", get(stac::search_get).post(stac::search_post))
         .fallback(|| async { DapError::not_found("no such resource; see /help") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), ops::middleware))
         .layer(compress)

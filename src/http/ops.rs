@@ -118,6 +118,7 @@ pub fn route_kind(path: &str) -> &'static str {
         "/version" => "version",
         "/help" => "help",
         "/" | "/dap" | "/dap/" => "index",
+        p if p == "/stac" || p.starts_with("/stac/") => "stac",
         _ => "other",
     }
 }

@@ -422,7 +422,7 @@ async fn capabilities(st: &AppState, headers: &axum::http::HeaderMap) -> Result<
 }
 
 /// The layers of one dataset: its data variables on its grid.
-fn layer_infos(served: &ServedDataset) -> Result<Vec<LayerInfo>, ServiceException> {
+pub(super) fn layer_infos(served: &ServedDataset) -> Result<Vec<LayerInfo>, ServiceException> {
     let def = &served.dataset.def;
     let source = grid_projection(served)?;
     let (xa, ya) = grid_axes(served)?;
