@@ -83,6 +83,18 @@ def agree(got, want, what, at_least=1.0):
     return share
 
 
+def polar_mask_at(lat, lon, x, y, mask):
+    """Whether the polar grid's cell nearest each (lat, lon) is fill, or
+    the point is off the grid: what a map there must leave transparent."""
+    px, py = sources.polar_stereo_forward(lat, lon)
+    ci = np.rint((px - x[0]) / 25000.0).astype(int)
+    ri = np.rint((py - y[0]) / -25000.0).astype(int)
+    inside = (ci >= 0) & (ci < x.size) & (ri >= 0) & (ri < y.size)
+    want = np.ones(lat.shape, bool)
+    want[inside] = mask[ri[inside], ci[inside]]
+    return want
+
+
 def raw(url):
     try:
         with urllib.request.urlopen(url) as r:
@@ -154,12 +166,7 @@ def check(base, out):
     lons = -180 + (np.arange(width) + 0.5) * 360 / width
     lats = 90 - (np.arange(height) + 0.5) * 30 / height
     LO, LA = np.meshgrid(lons, lats)
-    px, py = sources.polar_stereo_forward(LA, LO)
-    ci = np.rint((px - x[0]) / 25000.0).astype(int)
-    ri = np.rint((py - y[0]) / -25000.0).astype(int)
-    inside = (ci >= 0) & (ci < x.size) & (ri >= 0) & (ri < y.size)
-    want = np.ones((height, width), bool)
-    want[inside] = pmask[ri[inside], ci[inside]]
+    want = polar_mask_at(LA, LO, x, y, pmask)
     got, _ = alpha_of(wms.getmap(layers=["polar/ice_conc"], styles=[""], srs="EPSG:4326", bbox=(-180, 60, 180, 90),
                                  size=(width, height), format="image/png", transparent=True, time="2023-03-01T00:00:00Z"))
     agree(got, want, "polar EPSG:4326", 0.99)
@@ -169,12 +176,7 @@ def check(base, out):
     xs = -m + (np.arange(width) + 0.5) * 2 * m / width
     ys = y1 - (np.arange(height) + 0.5) * (y1 - y0) / height
     LO, LA = np.meshgrid(np.degrees(xs / 6378137.0), np.degrees(np.arctan(np.sinh(ys / 6378137.0))))
-    px, py = sources.polar_stereo_forward(LA, LO)
-    ci = np.rint((px - x[0]) / 25000.0).astype(int)
-    ri = np.rint((py - y[0]) / -25000.0).astype(int)
-    inside = (ci >= 0) & (ci < x.size) & (ri >= 0) & (ri < y.size)
-    want = np.ones((height, width), bool)
-    want[inside] = pmask[ri[inside], ci[inside]]
+    want = polar_mask_at(LA, LO, x, y, pmask)
     got, _ = alpha_of(wms.getmap(layers=["polar/ice_conc"], styles=[""], srs="EPSG:3857", bbox=(-m, y0, m, y1),
                                  size=(width, height), format="image/png", transparent=True, time="2023-03-01T00:00:00Z"))
     agree(got, want, "polar EPSG:3857", 0.99)
