@@ -115,6 +115,13 @@ struct ArrayTiles {
     map: TileMap,
 }
 
+/// A level's metric label without an allocation per request (levels are
+/// powers of two).
+fn level_label(k: u32) -> &'static str {
+    const LABELS: [&str; 16] = ["1", "2", "4", "8", "16", "32", "64", "128", "256", "512", "1024", "2048", "4096", "8192", "16384", "32768"];
+    LABELS.get(k.trailing_zeros() as usize).copied().unwrap_or("more")
+}
+
 /// The overview level that answers a selection of rows and columns
 /// exactly: the largest `k` of `levels` that divides both starts and every
 /// stride that steps (a strided read then picks cells the level holds).
@@ -233,7 +240,7 @@ impl Archive {
             let (th, tw) = (def.tile.h, def.tile.w);
             // Strided reads that a level answers exactly read it instead.
             let k = overview_for(&served.overview_levels, yr, xr).unwrap_or(1);
-            metrics::counter!("tessera_array_reads_total", "overview" => k.to_string()).increment(1);
+            metrics::counter!("tessera_array_reads_total", "overview" => level_label(k)).increment(1);
             let (y0, y1, x0, x1) = (yr.start / k as usize, yr.last() / k as usize, xr.start / k as usize, xr.last() / k as usize);
             let time = if var.def.has_time {
                 let tr = a.dims[0].range;

@@ -208,14 +208,14 @@ fn col(v: u32) -> i32 {
 /// Tiles and bytes leaving or entering a dataset, full resolution and
 /// overviews apart.
 #[derive(Default)]
-struct Removed {
+struct TileCounts {
     tiles: i64,
     bytes: i64,
     overview_tiles: i64,
     overview_bytes: i64,
 }
 
-impl Removed {
+impl TileCounts {
     fn add(&mut self, bytes: i64, overview: i64) {
         if overview > 1 {
             self.overview_tiles += 1;
@@ -226,8 +226,8 @@ impl Removed {
         }
     }
 
-    fn of(tiles: &[crate::catalogue::NewTile]) -> Removed {
-        let mut r = Removed::default();
+    fn of(tiles: &[crate::catalogue::NewTile]) -> TileCounts {
+        let mut r = TileCounts::default();
         for t in tiles {
             r.add(t.bytes as i64, i64::from(t.overview));
         }
@@ -245,7 +245,7 @@ macro_rules! sql_catalogue {
                 dataset_id: i64,
                 old: &[(String, i64, i32)],
                 now: DateTime<Utc>,
-                removed: &mut Removed,
+                removed: &mut TileCounts,
             ) -> Result<()> {
                 for (path, bytes, overview) in old {
                     removed.add(*bytes, i64::from(*overview));
@@ -258,6 +258,18 @@ macro_rules! sql_catalogue {
                         .map_err(map_err)?;
                 }
                 Ok(())
+            }
+
+            /// Commits a dataset's change and returns the dataset as it
+            /// stands after it (read inside the transaction).
+            async fn commit_returning(&self, mut tx: sqlx::Transaction<'static, $db>, dataset_id: i64) -> Result<Dataset> {
+                let row: DatasetRow = sqlx::query_as(concat!("SELECT ", dataset_columns!(), " FROM datasets WHERE id = $1"))
+                    .bind(dataset_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                self.commit_change(tx).await?;
+                row.into_dataset()
             }
 
             /// Inserts tile rows, many per statement (sqlx's QueryBuilder
@@ -553,7 +565,7 @@ macro_rules! sql_catalogue {
 
                 // Replaced slices: their tiles leave service now and their
                 // files are retired, not deleted (readers may hold them).
-                let mut removed = Removed::default();
+                let mut removed = TileCounts::default();
                 if batch.replace {
                     for (name, t) in &batch.slices {
                         let vid = var_id(name)?;
@@ -641,7 +653,7 @@ macro_rules! sql_catalogue {
                 let rows: Vec<(i64, &crate::catalogue::NewTile)> =
                     batch.tiles.iter().map(|t| Ok((var_id(&t.variable)?, t))).collect::<Result<_>>()?;
                 Self::insert_tiles(&mut tx, dataset_id, &rows, now).await?;
-                let added = Removed::of(&batch.tiles);
+                let added = TileCounts::of(&batch.tiles);
                 sqlx::query(
                     "UPDATE datasets SET \
                      slice_count = (SELECT COUNT(*) FROM time_slices WHERE dataset_id = $1), \
@@ -661,13 +673,7 @@ macro_rules! sql_catalogue {
                 .await
                 .map_err(map_err)?;
 
-                let row: DatasetRow = sqlx::query_as(concat!("SELECT ", dataset_columns!(), " FROM datasets WHERE id = $1"))
-                    .bind(dataset_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                self.commit_change(tx).await?;
-                row.into_dataset()
+                self.commit_returning(tx, dataset_id).await
             }
 
             async fn update_metadata(&self, name: &DatasetName, edit: &MetadataEdit) -> Result<Dataset> {
@@ -708,13 +714,7 @@ macro_rules! sql_catalogue {
                             .map_err(map_err)?;
                     }
                 }
-                let row: DatasetRow = sqlx::query_as(concat!("SELECT ", dataset_columns!(), " FROM datasets WHERE id = $1"))
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                self.commit_change(tx).await?;
-                row.into_dataset()
+                self.commit_returning(tx, id).await
             }
 
             async fn retired_before(&self, before_ms: i64, limit: i64) -> Result<Vec<RetiredTile>> {
@@ -798,7 +798,7 @@ macro_rules! sql_catalogue {
                 let var_id = |name: &str| {
                     vars.iter().find(|(_, n)| n == name).map(|(id, _)| *id).ok_or_else(|| CatalogueError::Conflict(format!("no variable {name} in dataset {}", def.name)))
                 };
-                let mut removed = Removed::default();
+                let mut removed = TileCounts::default();
                 for (name, t) in &batch.slices {
                     let vid = var_id(name)?;
                     let old: Vec<(String, i64, i32)> = sqlx::query_as(
@@ -828,7 +828,7 @@ macro_rules! sql_catalogue {
                     return Err(CatalogueError::Conflict("an overview batch holds a full-resolution tile".into()));
                 }
                 Self::insert_tiles(&mut tx, dataset_id, &rows, now).await?;
-                let added = Removed::of(&batch.tiles);
+                let added = TileCounts::of(&batch.tiles);
                 if batch.complete && !def.overviews {
                     def.overviews = true;
                     sqlx::query("UPDATE datasets SET definition = $1 WHERE id = $2")
@@ -849,13 +849,7 @@ macro_rules! sql_catalogue {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                let row: DatasetRow = sqlx::query_as(concat!("SELECT ", dataset_columns!(), " FROM datasets WHERE id = $1"))
-                    .bind(dataset_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                self.commit_change(tx).await?;
-                row.into_dataset()
+                self.commit_returning(tx, dataset_id).await
             }
 
             async fn set_tile_layouts(&self, dataset_id: i64, tiles: &[TileRecord]) -> Result<u64> {

@@ -14,7 +14,7 @@
 use super::{AppState, DapError};
 use crate::archive::{ArchiveError, ServedDataset};
 use crate::catalogue::Variable;
-use crate::model::{Encoding, TypedArray};
+use crate::model::{Encoding, MissingTest, TypedArray};
 use crate::picture::colour::{self, ColourMap};
 use crate::picture::image;
 use crate::picture::proj::Projection;
@@ -129,22 +129,20 @@ fn style(name: Option<&str>) -> Result<&'static ColourMap, ServiceException> {
 /// How a variable's stored values become physical ones.
 struct Values {
     enc: Encoding,
-    codes: Vec<f64>,
+    missing: MissingTest,
 }
 
 impl Values {
     fn new(var: &Variable) -> Values {
         let enc = Encoding::from_attrs(var.def.dtype, &var.def.attrs);
-        let codes = enc.missing_codes();
-        Values { enc, codes }
+        let missing = MissingTest::new(&enc);
+        Values { enc, missing }
     }
 
     /// The physical value of a stored one; NaN for a missing cell (fill,
     /// missing value, outside the valid range).
     fn physical(&self, raw: f64) -> f64 {
-        let e = &self.enc;
-        let invalid = raw < e.valid_min.unwrap_or(f64::NEG_INFINITY) || raw > e.valid_max.unwrap_or(f64::INFINITY);
-        if raw.is_nan() || invalid || self.codes.contains(&raw) { f64::NAN } else { e.decode(raw) }
+        if self.missing.is_missing(raw) { f64::NAN } else { self.enc.decode(raw) }
     }
 
     /// The colour scale's ends when the request gives none: `valid_range`

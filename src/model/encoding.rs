@@ -581,8 +581,9 @@ macro_rules! raw_float {
 }
 raw_float!(f32, f64);
 
-/// The missing-cell test of one encoding, precomputed.
-struct MissingTest {
+/// The missing-cell test of one encoding ([`Encoding::is_missing`]),
+/// precomputed for loops over many cells.
+pub struct MissingTest {
     /// Up to four codes, padded with NaN (never equal), tested without a loop.
     few: [f64; 4],
     /// All codes, when there are more than four.
@@ -592,7 +593,7 @@ struct MissingTest {
 }
 
 impl MissingTest {
-    fn new(e: &Encoding) -> MissingTest {
+    pub fn new(e: &Encoding) -> MissingTest {
         let codes = e.missing_codes();
         let mut few = [f64::NAN; 4];
         let many = if codes.len() <= few.len() {
@@ -621,7 +622,7 @@ impl MissingTest {
     }
 
     #[inline(always)]
-    fn is_missing(&self, r: f64) -> bool {
+    pub fn is_missing(&self, r: f64) -> bool {
         // NaN fails the range test.
         !self.in_range(r) || self.is_code(r)
     }

@@ -15,6 +15,6 @@ pub use dataset::{
     is_safe_name,
 };
 pub use dtype::{DataType, IntoTyped, TypedArray};
-pub use encoding::{Encoding, EncodingError, Quantisation, Recode, plan as encoding_plan, unpacked};
+pub use encoding::{Encoding, EncodingError, MissingTest, Quantisation, Recode, plan as encoding_plan, unpacked};
 pub use grid::{Axis, AxisError, Crs, Grid, GridMapping, Hyperslab, TileIndex, TileShape, Window};
 pub use time::{Calendar, CfTime, CivilTime, TimeError, Timestamp, format_slice_dir, parse_slice_dir, parse_user_time};
