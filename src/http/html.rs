@@ -8,16 +8,8 @@ use crate::dap::view::ViewVar;
 
 pub use crate::markup::escape;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;line-height:1.4}\
-pre{background:#f4f4f4;padding:.8rem;overflow:auto}table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left;border-bottom:1px solid #ddd}\
-input[type=text]{font-family:monospace;width:14rem}code{background:#f4f4f4;padding:0 .2rem}";
-
 fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n{body}\n<hr><small>tessera {}</small></body></html>\n",
-        escape(title),
-        crate::VERSION
-    )
+    super::web::pages::raw(title, body)
 }
 
 /// The server's front page: every dataset with its links.

@@ -21,6 +21,7 @@
 //! | `html.rs` | the HTML pages |
 //! | `wms.rs` | WMS 1.3.0 maps and legends, and PNGs of DAP constraints |
 //! | `stac.rs` | the STAC API 1.0: landing page, collections, items, search |
+//! | `web/` | the web catalogue: index, dataset pages, subset builder, `/catalog.json` and `.xml` |
 
 mod body;
 mod dap;
@@ -29,6 +30,7 @@ pub mod html;
 pub mod ops;
 pub mod range;
 mod stac;
+mod web;
 mod wms;
 
 use crate::archive::{Archive, ArchiveError};
@@ -55,6 +57,8 @@ pub struct AppState {
     /// The catalogue's schema is up to date; until then (a server started
     /// before its database) requests get 503. Holds why not, if not.
     pub catalogue_ready: Arc<std::sync::RwLock<Result<(), String>>>,
+    /// The web catalogue's dataset summaries, per dataset version.
+    summaries: Arc<web::Summaries>,
 }
 
 impl AppState {
@@ -67,6 +71,7 @@ impl AppState {
             per_client: Arc::default(),
             waiting: Arc::default(),
             catalogue_ready: Arc::new(std::sync::RwLock::new(Ok(()))),
+            summaries: Arc::default(),
         }
     }
 
@@ -144,7 +149,15 @@ pub fn router(state: AppState) -> Router {
         )
     };
     let r = Router::new()
-        .route("/", get(index))
+        .route("/", get(web::index))
+        .route("/catalog.json", get(web::catalog_json))
+        .route("/catalog.xml", get(web::catalog_xml))
+        .route("/datasets/{name}", get(web::dataset))
+        .route("/datasets/{name}/subset", get(web::subset_fragment))
+        .route("/static/tessera.css", get(web::css))
+        .route("/static/tessera.js", get(web::js))
+        .route("/favicon.svg", get(web::icon))
+        .route("/favicon.ico", get(web::icon))
         .route("/dap", get(index))
         .route("/dap/", get(index))
         .route("/dap/{*path}", get(dap::dap))

@@ -96,7 +96,7 @@ fn document(content_type: &'static str, v: &Value) -> Response {
 
 /// The server's own address as the client reached it, like the WMS
 /// capabilities: links must work from where the client stands.
-fn base_url(headers: &HeaderMap) -> String {
+pub(super) fn base_url(headers: &HeaderMap) -> String {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     format!("http://{host}")
 }
@@ -189,7 +189,7 @@ pub(super) async fn collection(State(st): State<AppState>, headers: HeaderMap, P
 /// spanning 360 degrees as -180..180; projected grids transformed), or
 /// the whole world for a grid with no drawable projection or no data
 /// variable.
-fn wgs84_bbox(s: &ServedDataset) -> [f64; 4] {
+pub(super) fn wgs84_bbox(s: &ServedDataset) -> [f64; 4] {
     match super::wms::layer_infos(s) {
         Ok(layers) => layers.first().map(|l| l.geographic_bbox).unwrap_or([-180.0, -90.0, 180.0, 90.0]),
         Err(_) => [-180.0, -90.0, 180.0, 90.0],
@@ -277,7 +277,7 @@ fn collection_doc(base: &str, s: &ServedDataset) -> Value {
             link("root", stac.clone(), JSON),
             link("parent", stac, JSON),
             link("items", format!("{own}/items"), GEOJSON),
-            link("alternate", format!("{base}/dap/{name}.html"), "text/html"),
+            link("alternate", format!("{base}/datasets/{name}"), "text/html"),
         ],
     })
 }
@@ -554,10 +554,7 @@ impl Search {
     /// Whether a collection's box meets the search box (a search box
     /// across the antimeridian is two boxes).
     fn meets(&self, b: [f64; 4]) -> bool {
-        let Some(q) = self.bbox else { return true };
-        let lat = q[1] <= b[3] && q[3] >= b[1];
-        let lon = |w: f64, e: f64| w <= b[2] && e >= b[0];
-        lat && if q[0] <= q[2] { lon(q[0], q[2]) } else { lon(q[0], 180.0) || lon(-180.0, q[2]) }
+        self.bbox.is_none_or(|q| super::web::boxes_meet(q, b))
     }
 
     fn in_time(&self, t: Timestamp) -> bool {
