@@ -50,12 +50,15 @@ ensure_test_deps() {
   command -v runuser >/dev/null 2>&1 || need+=(util-linux)
   command -v script >/dev/null 2>&1 || need+=(bsdutils)
   command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
+  # The web pages are tested in headless Chromium through chromedriver.
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   apt_install "${need[@]}"
-  if ! python3 -c 'import netCDF4, xarray, pydap, prometheus_client, owslib, PIL, pystac_client' >/dev/null 2>&1; then
-    say "installing the Python clients (netCDF4, xarray, pydap, OWSLib, pystac-client, Pillow)"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore netCDF4 xarray pydap prometheus-client OWSLib pystac-client Pillow >/dev/null 2>&1 \
-      || python3 -m pip install --quiet --break-system-packages netCDF4 xarray pydap prometheus-client OWSLib pystac-client Pillow >/dev/null \
-      || { say "pip install netCDF4 xarray pydap OWSLib pystac-client Pillow failed"; exit 1; }
+  if ! python3 -c 'import netCDF4, xarray, pydap, prometheus_client, owslib, PIL, pystac_client, selenium' >/dev/null 2>&1; then
+    say "installing the Python clients (netCDF4, xarray, pydap, OWSLib, pystac-client, Pillow, selenium)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore netCDF4 xarray pydap prometheus-client OWSLib pystac-client Pillow selenium >/dev/null 2>&1 \
+      || python3 -m pip install --quiet --break-system-packages netCDF4 xarray pydap prometheus-client OWSLib pystac-client Pillow selenium >/dev/null \
+      || { say "pip install netCDF4 xarray pydap OWSLib pystac-client Pillow selenium failed"; exit 1; }
   fi
 }
 

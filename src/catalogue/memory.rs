@@ -74,6 +74,10 @@ impl Catalogue for MemoryCatalogue {
         Ok(self.lock().datasets.values().cloned().collect())
     }
 
+    async fn dataset_states(&self) -> Result<Vec<(String, DatasetVersion)>> {
+        Ok(self.lock().datasets.iter().map(|(n, d)| (n.clone(), d.state())).collect())
+    }
+
     async fn variables(&self, dataset_id: i64) -> Result<Vec<Variable>> {
         Ok(self.lock().variables.iter().filter(|v| v.dataset_id == dataset_id).cloned().collect())
     }

@@ -310,6 +310,10 @@ pub trait Catalogue: Send + Sync + 'static {
     }
     /// All datasets, by name.
     async fn datasets(&self) -> Result<Vec<Dataset>>;
+    /// Every dataset's name and state, by name: what a listing that keeps
+    /// its own per-dataset summaries needs to know which moved, without
+    /// reading every definition (which holds the grid's coordinates).
+    async fn dataset_states(&self) -> Result<Vec<(String, DatasetVersion)>>;
     /// Variables of a dataset, in the order they were added.
     async fn variables(&self, dataset_id: i64) -> Result<Vec<Variable>>;
     /// Time slices of a dataset, ascending.

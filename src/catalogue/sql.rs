@@ -366,6 +366,14 @@ macro_rules! sql_catalogue {
                 rows.into_iter().map(DatasetRow::into_dataset).collect()
             }
 
+            async fn dataset_states(&self) -> Result<Vec<(String, DatasetVersion)>> {
+                let rows: Vec<(String, i64, i64)> = sqlx::query_as("SELECT name, id, version FROM datasets ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(rows.into_iter().map(|(name, id, version)| (name, DatasetVersion { id, version })).collect())
+            }
+
             async fn variables(&self, dataset_id: i64) -> Result<Vec<Variable>> {
                 let rows: Vec<VariableRow> =
                     sqlx::query_as(concat!("SELECT ", variable_columns!(), " FROM variables WHERE dataset_id = $1 ORDER BY id"))

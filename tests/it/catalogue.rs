@@ -127,6 +127,7 @@ async fn conformance(cat: Arc<dyn Catalogue>) {
     assert_eq!(d.stats.bytes, batch.tiles.iter().map(|t| t.bytes).sum::<u64>());
     assert_eq!(cat.dataset(&name).await.unwrap().unwrap(), d);
     assert_eq!(cat.datasets().await.unwrap(), vec![d.clone()]);
+    assert_eq!(cat.dataset_states().await.unwrap(), vec![(name.to_string(), d.state())]);
 
     let vars = cat.variables(d.id).await.unwrap();
     assert_eq!(vars.iter().map(|v| v.def.name.as_str()).collect::<Vec<_>>(), ["chl", "mask"]);
@@ -413,6 +414,9 @@ impl Catalogue for CommitsMidRead {
     }
     async fn datasets(&self) -> tessera::catalogue::Result<Vec<tessera::catalogue::Dataset>> {
         self.inner.datasets().await
+    }
+    async fn dataset_states(&self) -> tessera::catalogue::Result<Vec<(String, DatasetVersion)>> {
+        self.inner.dataset_states().await
     }
     async fn variables(&self, id: i64) -> tessera::catalogue::Result<Vec<tessera::catalogue::Variable>> {
         let vars = self.inner.variables(id).await;

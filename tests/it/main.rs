@@ -17,4 +17,5 @@ mod overviews;
 mod stac;
 mod store;
 mod upgrade;
+mod web;
 mod wms;

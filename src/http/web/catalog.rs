@@ -122,7 +122,7 @@ impl Summaries {
 }
 
 /// The index's filters, from its query string.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Filter {
     /// Words that must all appear (name, title, summary, variables).
     pub q: String,
@@ -134,6 +134,14 @@ pub struct Filter {
     pub var: String,
     /// 1-based.
     pub page: usize,
+    /// Datasets per page, 1 to 100.
+    pub per_page: usize,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter { q: String::new(), bbox: None, start: String::new(), end: String::new(), var: String::new(), page: 1, per_page: PAGE }
+    }
 }
 
 impl Filter {
@@ -141,7 +149,7 @@ impl Filter {
     /// `start`, `end`, `var` and `page`; an unusable value is an error
     /// naming the field.
     pub fn from_query(query: &str) -> Result<Filter, String> {
-        let mut f = Filter { page: 1, ..Filter::default() };
+        let mut f = Filter::default();
         let mut edges: [Option<f64>; 4] = [None; 4];
         let number = |k: &str, v: &str| -> Result<Option<f64>, String> {
             let v = v.trim();
@@ -168,6 +176,9 @@ impl Filter {
                     for (i, p) in parts.iter().enumerate() {
                         edges[i] = number("bbox", p)?;
                     }
+                }
+                "per_page" => {
+                    f.per_page = v.trim().parse::<usize>().ok().filter(|p| (1..=100).contains(p)).ok_or_else(|| format!("per_page: {v:?} is not from 1 to 100"))?
                 }
                 "page" => f.page = v.trim().parse::<usize>().ok().filter(|p| *p >= 1).ok_or_else(|| format!("page: {v:?} is not a page number"))?,
                 _ => {}
@@ -205,6 +216,9 @@ impl Filter {
                 out.append_pair(k, &v.to_string());
             }
         }
+        if self.per_page != PAGE {
+            out.append_pair("per_page", &self.per_page.to_string());
+        }
         if page > 1 {
             out.append_pair("page", &page.to_string());
         }
@@ -235,9 +249,17 @@ impl Filter {
         // hold (30 February in a standard calendar) matches nothing.
         let parse = |t: &str| s.calendar.parse_user_time(t).ok();
         let after_start = self.start.is_empty() || parse(&self.start).is_some_and(|t| last.0 >= t.0);
-        let before_end = self.end.is_empty() || parse(&self.end).is_some_and(|t| first.0 <= t.0);
+        let before_end = self.end.is_empty() || parse(&end_of_day(&self.end)).is_some_and(|t| first.0 <= t.0);
         after_start && before_end
     }
+}
+
+/// An end bound as people mean it: a date alone (`2024-01-31`) is the
+/// whole day, so it stands for the day's last millisecond.
+pub fn end_of_day(t: &str) -> String {
+    let b = t.as_bytes();
+    let date_only = b.len() == 10 && b[4] == b'-' && b[7] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if date_only { format!("{t}T23:59:59.999Z") } else { t.to_string() }
 }
 
 /// A date in some calendar tessera knows (the filters read it again in
@@ -259,8 +281,8 @@ pub fn boxes_meet(q: [f64; 4], b: [f64; 4]) -> bool {
 pub fn search<'a>(all: &'a [Arc<Summary>], f: &Filter) -> (Vec<&'a Arc<Summary>>, usize) {
     let matched: Vec<&Arc<Summary>> = all.iter().filter(|s| f.matches(s)).collect();
     let n = matched.len();
-    let from = (f.page - 1).saturating_mul(PAGE).min(n);
-    (matched[from..(from + PAGE).min(n)].to_vec(), n)
+    let from = (f.page - 1).saturating_mul(f.per_page).min(n);
+    (matched[from..(from + f.per_page).min(n)].to_vec(), n)
 }
 
 /// "1.2 GB" and the like (decimal units, as `ls -h --si`).
@@ -277,8 +299,12 @@ pub fn human_bytes(n: u64) -> String {
 
 /// A box as people read it: `10°W–30°E, 20°S–60°N`.
 pub fn show_bbox(b: [f64; 4]) -> String {
-    let lon = |v: f64| if v < 0.0 { format!("{}°W", trim(-v)) } else if v > 0.0 { format!("{}°E", trim(v)) } else { "0°".into() };
-    let lat = |v: f64| if v < 0.0 { format!("{}°S", trim(-v)) } else if v > 0.0 { format!("{}°N", trim(v)) } else { "0°".into() };
+    let side = |v: f64, neg: char, pos: char| match trim(v.abs()).as_str() {
+        "0" => "0°".to_string(),
+        t => format!("{t}°{}", if v < 0.0 { neg } else { pos }),
+    };
+    let lon = |v: f64| side(v, 'W', 'E');
+    let lat = |v: f64| side(v, 'S', 'N');
     format!("{}–{}, {}–{}", lon(b[0]), lon(b[2]), lat(b[1]), lat(b[3]))
 }
 
@@ -293,16 +319,19 @@ mod tests {
 
     #[test]
     fn filters_read_every_field_and_refuse_bad_ones() {
-        let f = Filter::from_query("q=sea+surface&west=-10&south=30&east=40&north=60&start=2024-01-02&var=sst&page=2").unwrap();
+        let f = Filter::from_query("q=sea+surface&west=-10&south=30&east=40&north=60&start=2024-01-02&var=sst&page=2&per_page=5").unwrap();
+        assert_eq!(f.per_page, 5);
         assert_eq!(f.q, "sea surface");
         assert_eq!(f.bbox, Some([-10.0, 30.0, 40.0, 60.0]));
         assert_eq!((f.start.as_str(), f.var.as_str(), f.page), ("2024-01-02", "sst", 2));
         assert_eq!(Filter::from_query(&f.query(2)).unwrap(), f);
         assert_eq!(Filter::from_query("bbox=1,2,3,4").unwrap().bbox, Some([1.0, 2.0, 3.0, 4.0]));
         assert_eq!(Filter::from_query("north=10").unwrap().bbox, Some([-180.0, -90.0, 180.0, 10.0]));
-        for bad in ["west=abc", "south=50&north=10", "start=yesterday", "page=0", "bbox=1,2,3", "north=100"] {
+        for bad in ["west=abc", "south=50&north=10", "start=yesterday", "page=0", "bbox=1,2,3", "north=100", "per_page=0", "per_page=101"] {
             assert!(Filter::from_query(bad).is_err(), "{bad}");
         }
+        assert_eq!(end_of_day("2024-01-31"), "2024-01-31T23:59:59.999Z");
+        assert_eq!(end_of_day("2024-01-31T06:00:00Z"), "2024-01-31T06:00:00Z");
         // A 360_day date is a date.
         assert!(Filter::from_query("start=2001-02-30").is_ok());
     }

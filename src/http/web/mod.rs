@@ -71,29 +71,42 @@ fn archive_error(e: ArchiveError) -> Response {
 }
 
 /// Every dataset's summary, by name: from memory unless the dataset's
-/// version moved. One catalogue query (the dataset rows) per call.
+/// version moved. One catalogue query (names and versions) per call.
 async fn summaries(st: &AppState) -> Result<Vec<Arc<Summary>>, Response> {
     st.check_catalogue().map_err(|e| error_page(e.status, "Unavailable", &e.message))?;
-    let datasets = st.archive.catalogue.datasets().await.map_err(|e| archive_error(e.into()))?;
+    let datasets = st.archive.catalogue.dataset_states().await.map_err(|e| archive_error(e.into()))?;
     let mut out = Vec::with_capacity(datasets.len());
-    for d in &datasets {
-        let name = d.def.name.as_str();
-        if let Some(s) = st.summaries.get(name, d.state()) {
+    for (name, state) in &datasets {
+        let name = name.as_str();
+        if let Some(s) = st.summaries.get(name, *state) {
             out.push(s);
             continue;
         }
-        match st.archive.dataset(name).await {
-            Ok(served) => {
-                let s = Arc::new(Summary::of(&served));
+        match summary_of(st, name).await {
+            Ok(Some(s)) => {
                 st.summaries.put(s.clone());
                 out.push(s);
             }
+            Ok(None) => {} // deleted since the listing
             Err(e) => tracing::warn!(dataset = name, error = %e, "left out of the web catalogue"),
         }
     }
-    st.summaries.keep_only(&datasets.iter().map(|d| d.def.name.as_str()).collect());
+    st.summaries.keep_only(&datasets.iter().map(|(n, _)| n.as_str()).collect());
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// A dataset's summary read from the catalogue. Its served view is built
+/// and dropped, not kept with the views requests use: a listing of
+/// thousands of datasets must not hold thousands of views.
+async fn summary_of(st: &AppState, name: &str) -> Result<Option<Arc<Summary>>, ArchiveError> {
+    let Ok(dn) = crate::model::DatasetName::parse(name) else { return Ok(None) };
+    let cat = &st.archive.catalogue;
+    let Some(dataset) = cat.dataset(&dn).await? else { return Ok(None) };
+    let vars = cat.variables(dataset.id).await?;
+    let slices = cat.time_slices(dataset.id).await?;
+    let served = crate::archive::ServedDataset::build(dataset, vars, slices)?;
+    Ok(Some(Arc::new(Summary::of(&served))))
 }
 
 /// `GET /`: the index; `?partial=1` gives only the results (the script
@@ -107,7 +120,7 @@ pub(super) async fn index(State(st): State<AppState>, RawQuery(query): RawQuery)
     let partial = url::form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "partial" && v == "1");
     let (filter, error) = match Filter::from_query(&query) {
         Ok(f) => (f, None),
-        Err(e) => (Filter { page: 1, ..Filter::default() }, Some(e)),
+        Err(e) => (Filter::default(), Some(e)),
     };
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let results = match &error {
@@ -137,7 +150,7 @@ pub(super) async fn catalog_json(State(st): State<AppState>, headers: HeaderMap,
     };
     let base = super::stac::base_url(&headers);
     let (page, matched) = catalog::search(&all, &filter);
-    let pages = matched.div_ceil(catalog::PAGE).max(1);
+    let pages = matched.div_ceil(filter.per_page).max(1);
     let link = |p: usize| format!("{base}/catalog.json?{}", filter.query(p));
     let doc = json!({
         "numberMatched": matched,

@@ -94,7 +94,7 @@ pub fn index(f: &Filter, error: Option<&str>, results: Markup, all: &[Arc<Summar
 
 /// One page of matches: the part of the index the script replaces.
 pub fn results(f: &Filter, page: &[&Arc<Summary>], matched: usize) -> Markup {
-    let pages = matched.div_ceil(super::catalog::PAGE).max(1);
+    let pages = matched.div_ceil(f.per_page).max(1);
     html! {
         p.count { (matched) @if matched == 1 { " dataset" } @else { " datasets" }
             @if pages > 1 { " · page " (f.page) " of " (pages) } }

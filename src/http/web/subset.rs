@@ -223,7 +223,7 @@ fn time_slab(s: &ServedDataset, start: &str, end: &str, stride: usize) -> Result
         cal.parse_user_time(t).map_err(|_| format!("{k}: {t:?} is not a date in this dataset's calendar"))?;
         Ok(format!("({t})"))
     };
-    Ok(format!("[{}:{stride}:{}]", bound(start, "start", 0)?, bound(end, "end", n - 1)?))
+    Ok(format!("[{}:{stride}:{}]", bound(start, "start", 0)?, bound(&super::catalog::end_of_day(end), "end", n - 1)?))
 }
 
 /// Shortest text that reads back as the same number.

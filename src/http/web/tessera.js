@@ -37,7 +37,9 @@
       p.set("partial", "1");
       fill(results, "/?" + p);
     };
-    search.addEventListener("input", debounce(run, 250));
+    const later = debounce(run, 250);
+    search.addEventListener("input", later);
+    search.addEventListener("change", later);
     search.addEventListener("submit", (e) => { e.preventDefault(); run(); });
   }
 
