@@ -123,6 +123,13 @@ fn the_dataset_page_shows_metadata_a_map_and_the_subset_builder() {
     let legend = attr_after(&page, "id=\"legend\"", "src").expect("a legend");
     assert_eq!(http_request("GET", &format!("{}{legend}", f.base), &[]).0, 200);
 
+    // Its first links are the map's variable at the map's (the last) step,
+    // and they work.
+    let nc = link(&page, "NetCDF-3 (.nc)").unwrap();
+    assert!(nc.contains("/dap/acc.nc?sst%5B(2010-01-03T12:00:00Z):1:(2010-01-03T12:00:00Z)%5D%5B0:1:599%5D%5B0:1:799%5D"), "{nc}");
+    let (s, head, _) = http_request("GET", &nc, &[]);
+    assert_eq!((s, header(&head, "content-type")), (200, Some("application/x-netcdf")));
+
     // The picked time and colours are the map's.
     let (_, _, page) = get(&format!("{}/datasets/acc?layer=chl&t=0&style=magma", f.base));
     let src = attr_after(&page, "id=\"map\"", "src").unwrap();

@@ -20,6 +20,7 @@ import base64
 import io
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import urllib.parse
@@ -152,7 +153,30 @@ def subset_values_match(url, lat, lon, times, sst, box, t_range, stride):
     assert np.array_equal(gtime, times[t_range[0]:t_range[1]]), gtime
     want = sst[t_range[0]:t_range[1]][:, j][:, :, i]
     assert gsst.shape == want.shape and np.array_equal(gsst.view("u4"), want.view("u4")), "subset values differ from the source"
-    return gsst.shape
+    return gsst
+
+
+def snippets_give(d, want):
+    """The page's xarray and nccopy snippets, run as they are, write the
+    subset's values."""
+    labels = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".snippet-head span")]
+    code = {label: d.find_element(By.ID, f"snippet-{i}").get_attribute("textContent") for i, label in enumerate(labels)}
+    here = os.getcwd()
+    for label in ("Python (xarray)", "nccopy"):
+        work = tempfile.mkdtemp()
+        os.chdir(work)
+        try:
+            if label == "nccopy":
+                subprocess.run(code[label], shell=True, check=True)
+            else:
+                exec(code[label], {})
+            with netCDF4.Dataset(os.path.join(work, "acc_subset.nc")) as nc:
+                nc.set_auto_mask(False)
+                got = nc["sst"][:]
+        finally:
+            os.chdir(here)
+        assert np.array_equal(got.view("u4"), want.view("u4")), f"the {label} snippet gives other values"
+        print(f"snippet {label}: the subset's values")
 
 
 def with_javascript(lat, lon, times, sst):
@@ -229,10 +253,12 @@ def with_javascript(lat, lon, times, sst):
         size = int(d.find_element(By.ID, "subset-size").get_attribute("data-bytes"))
         assert str(size) != before
         href = d.find_element(By.CSS_SELECTOR, nc).get_attribute("href")
-        shape = subset_values_match(href, lat, lon, times, sst, (120, 20, 140, 40), (1, 3), 2)
+        want = subset_values_match(href, lat, lon, times, sst, (120, 20, 140, 40), (1, 3), 2)
+        shape = want.shape
         assert size >= 4 * int(np.prod(shape)), (size, shape)
         clean_logs(d, "dataset page")
         print(f"subset: {shape} from {href}")
+        snippets_give(d, want)
 
         d.get(BASE + "/datasets/polar")
         src = d.find_element(By.ID, "map").get_attribute("src")

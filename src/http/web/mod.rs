@@ -256,8 +256,10 @@ async fn dataset_parts(st: &AppState, name: &str) -> Result<(Arc<crate::archive:
     Ok((served, summary))
 }
 
-/// The builder's request from the query string, or its default (the map's
-/// variable, or the first data variable, everywhere, every step).
+/// The builder's request from the query string, or its default: the map's
+/// variable (else the first data variable) everywhere at the map's time
+/// step (else the last), as ERDDAP's forms start from the latest data, so
+/// that the page's first links are small and work.
 fn subset_request(served: &crate::archive::ServedDataset, query: &str, map: &pages::MapChoice) -> (subset::Request, Option<String>) {
     match subset::Request::from_query(query) {
         Ok(Some(r)) => (r, None),
@@ -267,7 +269,9 @@ fn subset_request(served: &crate::archive::ServedDataset, query: &str, map: &pag
                 let mut d = data.clone();
                 d.find(|v| v.def.has_time && !served.times.is_empty()).or_else(|| data.clone().find(|v| !v.def.has_time)).map(|v| v.def.name.clone())
             });
-            (subset::Request { vars: first.into_iter().collect(), stride: 1, tstride: 1, ..Default::default() }, None)
+            let t = served.times.len().checked_sub(1).map(|last| map.time.filter(|t| *t <= last).unwrap_or(last));
+            let when = t.map(|t| pages::pretty_time(&served.dataset.def.time.show(served.times[t]))).unwrap_or_default();
+            (subset::Request { vars: first.into_iter().collect(), start: when.clone(), end: when, stride: 1, tstride: 1, ..Default::default() }, None)
         }
         Err(e) => (subset::Request { stride: 1, tstride: 1, ..Default::default() }, Some(e)),
     }
