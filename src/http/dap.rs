@@ -90,9 +90,10 @@ async fn dap_inner(st: &AppState, method: &Method, headers: &HeaderMap, path: &s
     }
     let (name, suffix) = split_suffix(path);
     let Some(suffix) = suffix else {
-        // A bare dataset URL: show the form to people.
+        // A bare dataset URL (a person pasting the OPeNDAP URL into a
+        // browser): the dataset's page; `.html` keeps the DAP2 form.
         st.archive.dataset(name).await?;
-        return Ok(Redirect::to(&format!("/dap/{name}.html")).into_response());
+        return Ok(Redirect::to(&format!("/datasets/{name}")).into_response());
     };
     let served = st.archive.dataset(name).await?;
     // Conditional requests (RFC 9110 §13): every response is a function of

@@ -341,8 +341,11 @@ fn ascii_html_info_version_and_help() {
     assert!(String::from_utf8(body).unwrap().contains(".dods"));
     let (s, head, _) = http("GET", &f.url("acc"));
     assert_eq!(s, 303);
-    assert!(head.contains("location: /dap/acc.html"), "{head}");
+    assert!(head.contains("location: /datasets/acc"), "{head}");
     let (s, _, body) = http("GET", &format!("{}/", f.base));
+    assert_eq!(s, 200);
+    assert!(String::from_utf8(body).unwrap().contains("/datasets/acc"));
+    let (s, _, body) = http("GET", &format!("{}/dap", f.base));
     assert_eq!(s, 200);
     assert!(String::from_utf8(body).unwrap().contains("/dap/acc.html"));
 }

@@ -52,7 +52,7 @@ def collections(client):
     assert cvars["sst"]["dimensions"] == ["time", "lat", "lon"] and cvars["mask"]["dimensions"] == ["lat", "lon"], cvars
     assert "https://stac-extensions.github.io/datacube/v2.2.0/schema.json" in acc.stac_extensions
     assert "netcdf" in acc.assets and "mask" in acc.assets["netcdf"].href, acc.assets
-    assert any(l.rel == "alternate" and l.href.endswith("/dap/acc.html") for l in acc.links)
+    assert any(l.rel == "alternate" and l.href.endswith("/datasets/acc") for l in acc.links)
     # The UTM grid: a box of a few degrees in the northern hemisphere.
     t = cols["types"].extent.spatial.bboxes[0]
     assert -180 <= t[0] < t[2] <= 180 and 0 <= t[1] < t[3] <= 90 and t[2] - t[0] < 20, t

@@ -135,6 +135,14 @@ fn the_dataset_page_shows_metadata_a_map_and_the_subset_builder() {
     let src = attr_after(&page, "id=\"map\"", "src").unwrap();
     assert!(src.contains("LAYERS=acc%2Fchl") && src.contains("TIME=2010-01-01T12") && src.contains("STYLES=magma"), "{src}");
 
+    // A dataset with levels has a level picker, which the map follows.
+    let (_, _, page) = get(&format!("{}/datasets/levels?z=1", f.base));
+    assert!(page.contains("<select name=\"z\">"), "a level picker");
+    let src = attr_after(&page, "id=\"map\"", "src").unwrap();
+    // The source's depths are 0, 10 and 50 m.
+    assert!(src.ends_with("&ELEVATION=10"), "{src} at the second level");
+    assert!(page.contains("<option value=\"1\" data-elevation=\"10\" selected>10 m</option>"), "the second level picked");
+
     let (s, head, body) = get(&format!("{}/datasets/nope", f.base));
     assert_eq!((s, header(&head, "content-type")), (404, Some("text/html; charset=utf-8")));
     assert!(body.contains("no dataset &quot;nope&quot;"), "{body}");
@@ -271,11 +279,13 @@ fn web_pages_in_headless_chromium() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let acc = src.join("acc.nc");
     crate::common::source::write(&acc, &crate::common::source::Spec::default());
+    crate::common::source::write_levels(&src.join("levels.nc"));
     let data = dir.path().join("data");
     let cli = crate::common::Cli::new(&data, &format!("sqlite://{}", data.join("c.db").display()));
     let s = |n: &str| src.join(n).to_str().unwrap().to_string();
     cli.ok(&["ingest", "--dataset", "acc", "--tile-size", "128x128", &s("acc.nc")]);
     cli.ok(&["ingest", "--dataset", "polar", "--tile-size", "16x16", &s("polar_1.nc"), &s("polar_2.nc")]);
+    cli.ok(&["ingest", "--dataset", "levels", "--tile-size", "16x16", &s("levels.nc")]);
     let base = crate::common::server::start_server(&data, &cli.catalogue, &[]);
     let out = command("python3")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/web_check.py"))

@@ -6,12 +6,14 @@ driven through chromedriver by selenium.
 
 BASE serves `acc` (tests/it/common/source.rs's source: 3 daily steps,
 800 x 600 cells over 100..180 E, 0..60 N, latitude stored north first)
-and `polar` (NSIDC-0051 on EPSG:3413, 2 steps), both ingested from
+`polar` (NSIDC-0051 on EPSG:3413, 2 steps) and `levels` (a 4-D
+temp(time, depth, lat, lon) on depths 0, 10 and 50 m), ingested from
 SRCDIR. With JavaScript: search the index (results change without a
 reload), open `acc` with the keyboard, check its map against the
 source's fill mask, move the time slider, draw a box on the map, build a
 subset and download its .nc, whose values must be the source's; the
-polar page draws in EPSG:3413. Without JavaScript: the same search and
+polar page draws in EPSG:3413; the level picker redraws the map at
+another depth. Without JavaScript: the same search and
 subset by plain form submission give the same links. Throughout, no
 request leaves BASE's host and the console logs no error.
 """
@@ -35,7 +37,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, SRC = sys.argv[1], sys.argv[2]
 HOST = urllib.parse.urlparse(BASE).netloc
@@ -183,7 +185,7 @@ def with_javascript(lat, lon, times, sst):
     d = browser()
     try:
         d.get(BASE + "/")
-        assert names(d) == ["acc", "polar"], names(d)
+        assert names(d) == ["acc", "levels", "polar"], names(d)
         assert "test source" in d.find_element(By.ID, "results").text
         d.execute_script("window.stayed = true")
         search = d.find_element(By.NAME, "q")
@@ -198,7 +200,7 @@ def with_javascript(lat, lon, times, sst):
         set_field(d.find_element(By.NAME, "start"), "2023-03-02")
         wait(d, lambda d: names(d) == ["polar"], "the time filter to keep polar alone")
         set_field(d.find_element(By.NAME, "start"), "")
-        wait(d, lambda d: names(d) == ["acc", "polar"], "every dataset again")
+        wait(d, lambda d: names(d) == ["acc", "levels", "polar"], "every dataset again")
         assert d.execute_script("return window.stayed === true"), "the search reloaded the page"
         assert "start=2023-03-02" not in d.current_url
         clean_logs(d, "index")
@@ -267,6 +269,22 @@ def with_javascript(lat, lon, times, sst):
         assert 0.2 < (polar[..., 3] > 0).mean() < 1.0
         clean_logs(d, "polar page")
         print("polar: drawn in EPSG:3413")
+
+        # Its values differ by depth by a constant, so each map, scaled to
+        # its own values, looks the same: what shows the redraw is the
+        # browser fetching the 50 m map and showing it.
+        d.get(BASE + "/datasets/levels")
+        Select(d.find_element(By.NAME, "z")).select_by_visible_text("50 m")
+        wait(d, lambda d: d.find_element(By.ID, "map").get_attribute("src").endswith("&ELEVATION=50"), "the map to follow the level")
+        wait(d, lambda d: d.execute_script("return performance.getEntriesByType('resource').some(e => e.name.endsWith('&ELEVATION=50'))"),
+             "the browser to fetch the 50 m map")
+        deep = picture(d, "#map")
+        with urllib.request.urlopen(BASE + d.find_element(By.ID, "map").get_attribute("src").split(HOST, 1)[1]) as r:
+            served = np.asarray(Image.open(io.BytesIO(r.read())).convert("RGBA"))
+        assert np.array_equal(deep, served), "the page shows another picture than the 50 m map"
+        assert d.find_element(By.CSS_SELECTOR, '#subset-form input[name="z"]').get_attribute("value") == "2"
+        clean_logs(d, "levels page")
+        print("levels: the picker redraws the map at 50 m")
         return href
     finally:
         d.quit()

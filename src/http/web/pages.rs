@@ -308,7 +308,7 @@ pub fn dataset(p: &DatasetPage<'_>) -> Markup {
                     @if let (Some(z), Some((levels, units))) = (m.level, &m.layer.elevations) {
                         label { "Level "
                             select name="z" {
-                                @for (i, l) in levels.iter().enumerate() { option value=(i) selected[i == z] { (l) " " (units) } }
+                                @for (i, l) in levels.iter().enumerate() { option value=(i) data-elevation=(l) selected[i == z] { (l) " " (units) } }
                             }
                         }
                     }

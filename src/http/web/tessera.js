@@ -106,7 +106,7 @@
         setHidden("style", el.value);
       }
       if (el.name === "z") {
-        setParam(map, "ELEVATION", el.options[el.selectedIndex].text.split(" ")[0]);
+        setParam(map, "ELEVATION", el.options[el.selectedIndex].dataset.elevation);
         setHidden("z", el.value);
       }
     });
