@@ -1,7 +1,8 @@
 //! Hostile input against the router, in process (no socket): arbitrary
 //! paths and constraint expressions never panic, never escape the pool and
 //! always get a DAP2 answer with a 2xx/3xx/4xx status; arbitrary WMS
-//! parameters get a PNG or a service exception report, never a fault.
+//! parameters get a PNG or a service exception report, and arbitrary web
+//! forms a page or a said error, never a fault.
 
 use crate::common::source;
 use axum::body::Body;
@@ -162,6 +163,29 @@ proptest! {
         prop_assert!(
             (status == StatusCode::OK && (body.starts_with(b"\x89PNG") || text.contains("<WMS_Capabilities")))
                 || (status == StatusCode::BAD_REQUEST && text.contains("<ServiceExceptionReport")),
+            "{uri}: {status} {}", text.chars().take(300).collect::<String>()
+        );
+    }
+
+    #[test]
+    fn arbitrary_web_forms_get_a_page_or_a_said_error(
+        number in proptest::collection::vec(proptest::sample::select(vec!["", "0", "-90", "90", "-180", "180", "360", "1e308", "-1e308", "NaN", "inf", "x", "1e-300", "45.5"]), 4),
+        date in proptest::sample::select(vec!["", "2010-01-01", "2010-01-02T12:00:00Z", "2010-02-30", "1e9", "yesterday", "9999-12-31", "%00", "2010-01-02%26sst"]),
+        step in proptest::sample::select(vec!["", "1", "2", "0", "-1", "18446744073709551615", "99999999999999999999", "x"]),
+        vars in proptest::sample::select(vec!["vars=sst", "vars=sst&vars=chl", "vars=mask", "vars=", "vars=lat", "vars=nope", "vars=%5B", ""]),
+        page in proptest::sample::select(vec!["", "1", "0", "2", "18446744073709551615", "x"]),
+        where_ in proptest::sample::select(vec!["/", "/catalog.json", "/datasets/small", "/datasets/small/subset", "/datasets/nope"]),
+    ) {
+        let [w, s, e, n] = [number[0], number[1], number[2], number[3]];
+        let uri = format!(
+            "{where_}?q=sst&west={w}&south={s}&east={e}&north={n}&start={date}&end={date}&stride={step}&tstride={step}&{vars}&page={page}&per_page={page}&t={step}&z={step}&layer=sst&style=x&zlo={w}&zhi={e}"
+        );
+        let (status, body) = call(&uri);
+        let text = String::from_utf8_lossy(&body);
+        prop_assert!(
+            status == StatusCode::OK
+                || (status == StatusCode::BAD_REQUEST && (text.contains("class=\"error\"") || text.contains("\"description\"")))
+                || (status == StatusCode::NOT_FOUND && where_ == "/datasets/nope"),
             "{uri}: {status} {}", text.chars().take(300).collect::<String>()
         );
     }
