@@ -102,6 +102,7 @@ fn main() {
         format: TileFormat::Nc4Deflate,
         deflate_level: 4,
         overviews: false,
+        synthetic: false,
         aux: vec![],
         slice_aux: vec![],
     };

@@ -60,6 +60,22 @@ pub enum Command {
     Serve(ServeSettings),
     /// Write a subset of a dataset to a NetCDF file.
     Export(ExportArgs),
+    /// Make a synthetic dataset of N tile rows (one variable on a global
+    /// grid, 256 x 256 tiles, daily slices) whose rows share one slice's
+    /// tile files: for measuring requests on a catalogue of archive size.
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    #[arg(long, value_name = "NAME")]
+    pub dataset: String,
+    /// Tile rows in all (e.g. 50000000).
+    #[arg(long, value_name = "N")]
+    pub tiles: u64,
+    /// Grid spacing in degrees (0.05: 7200 x 3600, 435 tiles a slice).
+    #[arg(long, default_value_t = 0.05)]
+    pub resolution: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -372,6 +388,28 @@ pub async fn run(cli: Cli) -> Result<()> {
                     started.elapsed().as_secs_f64()
                 );
             }
+            Ok(())
+        }
+        Command::Synth(args) => {
+            let (cat, pool) = open(&config).await?;
+            let name = dataset_name(&args.dataset)?;
+            let started = std::time::Instant::now();
+            let o = crate::synth::SynthOptions { name: name.clone(), tiles: args.tiles, resolution: args.resolution };
+            let last = std::sync::Mutex::new(std::time::Instant::now());
+            let r = crate::synth::synth(cat.as_ref(), &pool, &o, |done| {
+                let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
+                if l.elapsed().as_secs() >= 10 {
+                    *l = std::time::Instant::now();
+                    let s = started.elapsed().as_secs_f64();
+                    eprintln!("{name}: {done} of {} tile rows, {:.0} rows/s", args.tiles, done as f64 / s);
+                }
+            })
+            .await?;
+            let s = started.elapsed().as_secs_f64();
+            println!(
+                "{name}: {} tile rows in {} daily slices ({} tiles a slice, sharing {} files) in {s:.1} s ({:.0} rows/s)",
+                r.tiles, r.slices, r.tiles_per_slice, r.files, r.tiles as f64 / s
+            );
             Ok(())
         }
         Command::Reindex(args) => {

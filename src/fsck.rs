@@ -252,7 +252,7 @@ mod overviews {
         let levels_range = var.has_level.then_some(0..nz);
         let tile_ref = |r: &TileRecord, k: u32| {
             let key = TileKey { dataset: def.name.to_string(), variable: var.name.clone(), time: t.map(|t| t.0), overview: k, tx: r.tx, ty: r.ty };
-            let time_text = t.map_or_else(|| "static".to_string(), |t| def.time.show(t));
+            let time_text = def.tile_time_text(t);
             TileRef::catalogued(key, r.path.clone(), r.bytes, r.checksum.clone(), time_text, r.layout.as_deref())
         };
         let mut problems = Vec::new();

@@ -52,6 +52,7 @@ pub mod model;
 pub mod mosaic;
 pub mod picture;
 pub mod store;
+pub mod synth;
 pub mod telemetry;
 
 /// The version of this build.

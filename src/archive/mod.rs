@@ -277,7 +277,7 @@ impl Archive {
                                 tx: t.tx,
                                 ty: t.ty,
                             };
-                            let time_text = t.time.map_or_else(|| "static".to_string(), |x| def.time.show(x));
+                            let time_text = def.tile_time_text(t.time);
                             Arc::new(TileRef::catalogued(key, t.path.clone(), t.bytes, t.checksum.clone(), time_text, t.layout.as_deref()))
                         })
                         .collect();

@@ -233,6 +233,34 @@ pub struct IngestBatch {
     pub content_hashes: std::collections::HashMap<(String, Option<Timestamp>), String>,
 }
 
+/// Time slices that share their tile files, for `tessera synth`: every
+/// slice of `times` gets a row for every tile of `tiles` (whose `time` is
+/// ignored). The dataset and its variable exist already.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyntheticBatch {
+    pub dataset: DatasetDef,
+    pub variable: VariableDef,
+    /// New slices, after the dataset's last.
+    pub times: Vec<TimeSlice>,
+    pub tiles: Vec<NewTile>,
+}
+
+impl SyntheticBatch {
+    /// The batch as one ingest per slice: what any catalogue can commit,
+    /// one transaction at a time.
+    pub fn as_ingests(&self) -> impl Iterator<Item = IngestBatch> + '_ {
+        self.times.iter().map(|s| IngestBatch {
+            dataset: self.dataset.clone(),
+            variables: vec![self.variable.clone()],
+            slices: vec![(self.variable.name.clone(), Some(s.t))],
+            times: vec![s.clone()],
+            tiles: self.tiles.iter().map(|t| NewTile { time: Some(s.t), ..t.clone() }).collect(),
+            replace: false,
+            content_hashes: Default::default(),
+        })
+    }
+}
+
 /// Overviews made for slices already in a dataset (`tessera overviews
 /// build`), committed in one transaction.
 #[derive(Clone, Debug, PartialEq)]
@@ -339,6 +367,19 @@ pub trait Catalogue: Send + Sync + 'static {
     /// (`complete`) marks the dataset as keeping overviews. Callers hold the
     /// dataset's writer lock.
     async fn commit_overviews(&self, batch: &OverviewBatch) -> Result<Dataset>;
+    /// Appends synthetic slices in one transaction (see
+    /// [`SyntheticBatch`]). The SQL catalogues insert their rows in bulk;
+    /// this default commits one ingest per slice.
+    async fn append_synthetic(&self, batch: &SyntheticBatch) -> Result<Dataset> {
+        let mut last = None;
+        for b in batch.as_ingests() {
+            last = Some(self.commit_ingest(&b).await?);
+        }
+        match last {
+            Some(d) => Ok(d),
+            None => self.dataset(&batch.dataset.name).await?.ok_or_else(|| CatalogueError::Conflict(format!("no dataset {}", batch.dataset.name))),
+        }
+    }
     /// Removes a dataset's rows; false if there was none.
     async fn delete_dataset(&self, name: &DatasetName) -> Result<bool>;
     /// Edits a dataset's title and attributes; bumps its version.

@@ -365,6 +365,7 @@ pub async fn ingest_file(
                 format: opts.format.unwrap_or(TileFormat::Nc4Deflate),
                 deflate_level: opts.deflate_level.unwrap_or(4).clamp(1, 9),
                 overviews: opts.overviews.unwrap_or(true),
+                synthetic: false,
                 aux: Vec::new(),
                 slice_aux: Vec::new(),
             }

@@ -94,7 +94,7 @@ fn cut_slice(pool: &Pool, store: &dyn TileStore, def: &DatasetDef, var: &Variabl
                 let Some(r) = by_index.get(&(tx as u32, ty as u32)) else { continue };
                 let win = grid.tile_window(def.tile, TileIndex { tx, ty });
                 let key = TileKey { dataset: def.name.to_string(), variable: var.name.clone(), time: job.time.map(|t| t.0), overview: 1, tx: r.tx, ty: r.ty };
-                let time_text = job.time.map_or_else(|| "static".to_string(), |t| def.time.show(t));
+                let time_text = def.tile_time_text(job.time);
                 let tile = TileRef::catalogued(key, r.path.clone(), r.bytes, r.checksum.clone(), time_text, r.layout.as_deref());
                 let data = store
                     .read(&tile, var, var.has_level.then_some(0..nz), 0..win.h, 0..win.w)

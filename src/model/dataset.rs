@@ -253,9 +253,28 @@ pub struct DatasetDef {
     /// build`.
     #[serde(default)]
     pub overviews: bool,
+    /// A dataset made by `tessera synth` for scale tests: its tile rows
+    /// share a few files that state [`SYNTHETIC_TIME`] for their time, which
+    /// the store accepts for this dataset's tiles only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synthetic: bool,
 }
 
+/// The time a synthetic dataset's tile files state: they stand for every
+/// slice (see [`DatasetDef::synthetic`]).
+pub const SYNTHETIC_TIME: &str = "any (synthetic)";
+
 impl DatasetDef {
+    /// The time a tile file of this dataset states (`tessera_time`): the
+    /// slice's date, `static`, or [`SYNTHETIC_TIME`].
+    pub fn tile_time_text(&self, t: Option<super::Timestamp>) -> String {
+        match t {
+            _ if self.synthetic => SYNTHETIC_TIME.to_string(),
+            None => "static".to_string(),
+            Some(t) => self.time.show(t),
+        }
+    }
+
     /// The overview levels the dataset keeps: 2, 4, 8, ... up to the first
     /// whose grid fits in one tile (none when the grid already does).
     /// Level `k` holds every `k`-th cell from the origin on both axes.

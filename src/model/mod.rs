@@ -11,6 +11,7 @@ mod time;
 pub(crate) use attr::float_vec;
 pub use attr::{AttrValue, Attribute, Attributes, is_library_managed, prune_references};
 pub use dataset::{
+    SYNTHETIC_TIME,
     AuxDim, AuxVar, DatasetDef, DatasetName, NameError, TileFormat, TimeAxis, TimeKeys, VarKind, VariableDef,
     is_safe_name,
 };

@@ -127,6 +127,11 @@ fn identity_difference(file: &netcdf::File, tile: &TileRef) -> Option<String> {
             return Some(format!("it is a tile of {what} {} where {want} is expected", got.unwrap_or_else(|| "(none)".into())));
         }
     }
+    // A synthetic dataset's tiles stand for every slice: accepted when
+    // both the catalogue (its dataset is synthetic) and the file say so.
+    if tile.time_text == crate::model::SYNTHETIC_TIME && text("tessera_time").as_deref() == Some(crate::model::SYNTHETIC_TIME) {
+        return None;
+    }
     match (num("tessera_time_key"), tile.key.time) {
         (Some(k), Some(t)) if k != t as f64 => Some(format!("it holds time {} where {want_time} is expected", text("tessera_time").unwrap_or_default())),
         (Some(_), None) => Some(format!("it holds time {} where a static tile is expected", text("tessera_time").unwrap_or_default())),

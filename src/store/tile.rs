@@ -247,13 +247,13 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
     }
     file.add_attribute("tessera_dataset", ds.name.as_str()).map_err(&err)?;
     file.add_attribute("tessera_variable", var.name.as_str()).map_err(&err)?;
-    file.add_attribute("tessera_time", spec.time.map_or("static".to_string(), |t| ds.time.show(t)).as_str()).map_err(&err)?;
+    file.add_attribute("tessera_time", ds.tile_time_text(spec.time).as_str()).map_err(&err)?;
     file.add_attribute("tessera_tile_x", spec.tile.tx as i32).map_err(&err)?;
     file.add_attribute("tessera_tile_y", spec.tile.ty as i32).map_err(&err)?;
     if spec.overview > 1 {
         file.add_attribute("tessera_overview", spec.overview as i32).map_err(&err)?;
     }
-    if let Some(t) = spec.time {
+    if let (Some(t), false) = (spec.time, ds.synthetic) {
         // The slice key, exactly (milliseconds below 2^53 are exact as a
         // double, which NetCDF-3 can hold): checked when the tile is read.
         file.add_attribute("tessera_time_key", t.0 as f64).map_err(&err)?;

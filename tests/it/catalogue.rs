@@ -30,6 +30,7 @@ fn dataset(name: &str, nx: usize) -> DatasetDef {
         format: TileFormat::Nc4Deflate,
         deflate_level: 4,
         overviews: false,
+        synthetic: false,
         aux: vec![],
         slice_aux: vec![],
     }

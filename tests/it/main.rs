@@ -14,6 +14,7 @@ mod ingest;
 mod layers;
 mod ops;
 mod overviews;
+mod scale;
 mod stac;
 mod store;
 mod upgrade;

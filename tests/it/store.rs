@@ -33,6 +33,7 @@ fn def(format: TileFormat) -> DatasetDef {
         format,
         deflate_level: 4,
         overviews: false,
+        synthetic: false,
         aux: vec![],
         slice_aux: vec![],
     }
