@@ -83,6 +83,15 @@ fn synthetic_tiles_serve_the_field_at_every_time_and_only_for_their_dataset() {
     let (lat, lon) = (89.75 - 0.5 * 300.0, -179.75 + 0.5 * 600.0);
     let (_, _, body) = get(&srv.base, "/dap/s.ascii?tas%5B15:1:16%5D%5B300%5D%5B600%5D");
     assert_eq!(ascii_values(&body), vec![tessera::synth::value(lat, lon), -9999.0]);
+    // A series too long for the slider's live labels: the page stays
+    // small, and a date picks the map's step.
+    let out = cli.ok(&["synth", "--dataset", "long", "--tiles", "2100", "--resolution", "10"]);
+    assert!(out.contains("2100 tile rows in 2100 daily slices"), "{out}");
+    let (s, _, page) = get(&srv.base, "/datasets/long?when=2003-01-01");
+    assert_eq!(s, 200);
+    assert!(!page.contains("data-times") && page.contains("name=\"when\""), "no live labels for 2100 steps");
+    assert!(page.contains("TIME=2003-01-01T00%3A00%3A00.000Z"), "the map at the date asked for");
+    assert!(page.len() < 400_000, "{} bytes", page.len());
     srv.terminate();
 
     // The same files for a dataset that is not synthetic: refused, as a
@@ -91,7 +100,7 @@ fn synthetic_tiles_serve_the_field_at_every_time_and_only_for_their_dataset() {
     rt.block_on(async {
         use sqlx::Connection;
         let mut c = sqlx::SqliteConnection::connect(&cat).await.unwrap();
-        sqlx::query("UPDATE datasets SET definition = json_remove(definition, '$.synthetic'), version = version + 1").execute(&mut c).await.unwrap();
+        sqlx::query("UPDATE datasets SET definition = json_remove(definition, '$.synthetic'), version = version + 1 WHERE name = 's'").execute(&mut c).await.unwrap();
     });
     let srv = Server::start(dir.path(), &cat, &[]);
     let (s, _, body) = get(&srv.base, "/dap/s.ascii?tas%5B3%5D%5B100%5D%5B200%5D");

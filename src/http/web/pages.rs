@@ -142,9 +142,15 @@ fn var_label(v: &super::catalog::VarSummary) -> Markup {
 pub struct MapChoice {
     pub layer: Option<String>,
     pub time: Option<usize>,
+    /// A date, for series too long for a slider's live labels: the
+    /// nearest step.
+    pub when: Option<String>,
     pub level: Option<usize>,
     pub style: Option<String>,
 }
+
+/// Steps up to which the slider carries every label and redraws live.
+const LIVE_STEPS: usize = 2000;
 
 impl MapChoice {
     pub fn from_query(query: &str) -> MapChoice {
@@ -153,6 +159,7 @@ impl MapChoice {
             match &*k {
                 "layer" => m.layer = Some(v.into_owned()),
                 "t" => m.time = v.parse().ok(),
+                "when" if !v.trim().is_empty() => m.when = Some(v.trim().to_string()),
                 "z" => m.level = v.parse().ok(),
                 "style" => m.style = Some(v.into_owned()),
                 _ => {}
@@ -225,10 +232,11 @@ fn choose_map<'a>(s: &ServedDataset, layers: &'a [LayerInfo], m: &MapChoice) -> 
         (width, height) = (480.0 * w / h, 480.0);
     }
     let n = layer.times.len();
+    let picked = m.when.as_deref().and_then(|w| nearest_step(s, w)).or(m.time);
     Some(Map {
         layer,
         var: layer.name.strip_prefix(&prefix).unwrap_or(&layer.name).to_string(),
-        time: (n > 0).then(|| m.time.filter(|t| *t < n).unwrap_or(n - 1)),
+        time: (n > 0).then(|| picked.filter(|t| *t < n).unwrap_or(n - 1)),
         level: layer.elevations.as_ref().map(|(e, _)| m.level.filter(|z| *z < e.len()).unwrap_or(0)),
         style: m.style.as_deref().and_then(crate::picture::colour::by_name).unwrap_or(crate::picture::colour::default_map()).name,
         crs,
@@ -237,6 +245,13 @@ fn choose_map<'a>(s: &ServedDataset, layers: &'a [LayerInfo], m: &MapChoice) -> 
         height: (height.round() as u32).max(64),
         drawable,
     })
+}
+
+/// The step nearest a date given in the dataset's calendar.
+fn nearest_step(s: &ServedDataset, when: &str) -> Option<usize> {
+    let t = s.dataset.def.time.key_calendar().ok()?.parse_user_time(when).ok()?;
+    let i = s.times.partition_point(|x| x.0 < t.0);
+    [i.checked_sub(1), (i < s.times.len()).then_some(i)].into_iter().flatten().min_by_key(|&k| (s.times[k].0 - t.0).unsigned_abs())
 }
 
 /// Everything the dataset page needs that the handler works out.
@@ -301,8 +316,12 @@ pub fn dataset(p: &DatasetPage<'_>) -> Markup {
                     @if let Some(t) = m.time {
                         label.slider { "Time "
                             input #time-slider type="range" name="t" min="0" max=(m.layer.times.len() - 1) value=(t) step="1"
-                                aria-valuetext=(pretty_time(&m.layer.times[t])) data-times=(serde_json::to_string(&m.layer.times).unwrap_or_default());
+                                aria-valuetext=(pretty_time(&m.layer.times[t]))
+                                data-times=[(m.layer.times.len() <= LIVE_STEPS).then(|| serde_json::to_string(&m.layer.times).unwrap_or_default())];
                             output #time-label for="time-slider" { (pretty_time(&m.layer.times[t])) }
+                        }
+                        @if m.layer.times.len() > LIVE_STEPS {
+                            label { "or the date " input type="text" name="when" size="12" placeholder=(pretty_time(&m.layer.times[t])); }
                         }
                     }
                     @if let (Some(z), Some((levels, units))) = (m.level, &m.layer.elevations) {

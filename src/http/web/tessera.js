@@ -87,7 +87,8 @@
       img.setAttribute("src", u.pathname + u.search);
     };
     const showTime = debounce(() => setParam(map, "TIME", times[slider.value]), 120);
-    if (slider) {
+    // A series too long for live labels is moved with the form's button.
+    if (slider && times.length) {
       slider.addEventListener("input", () => {
         const t = times[slider.value].replace(".000Z", "Z");
         label.textContent = t;
