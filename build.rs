@@ -1,4 +1,5 @@
-//! Records the git commit the binary was built from (for /version).
+//! Records the git commit the binary was built from (for /version), and
+//! rebuilds when a migration is added (`sqlx::migrate!` embeds them).
 fn main() {
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -10,4 +11,5 @@ fn main() {
     println!("cargo:rustc-env=TESSERA_GIT_COMMIT={commit}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");
+    println!("cargo:rerun-if-changed=migrations");
 }

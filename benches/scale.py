@@ -84,6 +84,7 @@ def main():
     if psql(a.postgres, "SELECT 1 FROM pg_database WHERE datname = 'tessera_scale'") != "1":
         psql(a.postgres, "CREATE DATABASE tessera_scale")
     cat = database_url(a.postgres, "tessera_scale")
+    sh(bin_, "migrate", "--catalogue", cat, "--pool", a.pool)
     synth(bin_, cat, a.pool, "small", a.small)
     synth(bin_, cat, a.pool, "world", a.tiles)
     print("tiles table:", psql(cat, "SELECT count(*) || ' rows, ' || pg_size_pretty(pg_total_relation_size('tiles')) FROM tiles"))

@@ -10,7 +10,7 @@
 //! log_format = "json"          # or "text"
 //! max_response_bytes = 4294967296
 //! open_files = 32               # tile files kept open (about 2 MiB of memory each)
-//! chunk_cache_bytes = 268435456 # decoded tile chunks kept in memory (0: none)
+//! chunk_cache_bytes = 134217728 # decoded tile chunks kept in memory (0: none)
 //! max_heavy_requests = 4        # data responses produced at once (default 2 x cores)
 //! queue = 32                    # data requests that may wait; beyond: 503 + Retry-After
 //! request_timeout_secs = 3600   # whole request, body included
@@ -73,7 +73,7 @@ pub struct ServeSettings {
     /// Tile files kept open, about 2 MiB of memory each [default: 32].
     #[arg(long, env = "TESSERA_OPEN_FILES", value_name = "N")]
     pub open_files: Option<usize>,
-    /// Bytes of decoded tile chunks kept in memory; 0: none [default: 256 MiB].
+    /// Bytes of decoded tile chunks kept in memory; 0: none [default: 128 MiB].
     #[arg(long, env = "TESSERA_CHUNK_CACHE_BYTES", value_name = "BYTES")]
     pub chunk_cache_bytes: Option<u64>,
     /// Data responses produced at once [default: 2 x cores].

@@ -37,8 +37,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Decoded chunks kept by default: 256 MiB.
-pub const DEFAULT_CHUNK_CACHE_BYTES: u64 = 256 << 20;
+/// Decoded chunks kept by default: 128 MiB, which holds a whole 64 MiB
+/// float32 slice of 4096 x 4096 twice over, and keeps a server with the
+/// defaults under 300 MiB whatever the catalogue's size
+/// (`benches/scale.py`).
+pub const DEFAULT_CHUNK_CACHE_BYTES: u64 = 128 << 20;
 
 /// A decoded chunk: the tile's content (its checksum's first 128 bits,
 /// so that a chunk is known by what it holds, whatever the file's name)

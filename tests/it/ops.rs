@@ -95,7 +95,7 @@ fn health_version_metrics_and_access_log() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["tessera"], tessera::VERSION);
     assert_eq!(v["catalogue"], "sqlite");
-    assert_eq!(v["schema_version"], 4);
+    assert_eq!(v["schema_version"], 5);
     assert!(v["git_commit"].as_str().is_some_and(|c| !c.is_empty()));
 
     // Some traffic, then the metrics in the Prometheus text format.

@@ -47,7 +47,7 @@ fn an_archive_of_the_previous_version_keeps_working() {
     let cli = Cli::new(&data, &format!("sqlite://{}", data.join("catalogue.db").display()));
     let before = files_under(&cli.pool());
     let out = cli.ok(&["migrate"]);
-    assert!(out.contains("schema version 4"), "{out}");
+    assert!(out.contains("schema version 5"), "{out}");
     let out = cli.ok(&["fsck"]);
     assert!(out.contains("0 problems") && out.contains("tiles have no recorded layout"), "{out}");
     let show = cli.ok(&["datasets", "show", "seaice"]);
