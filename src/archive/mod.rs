@@ -94,10 +94,17 @@ pub struct Archive {
     /// The tiles, by key (the pool, or its in-memory twin).
     pub tiles: Arc<dyn TileStore>,
     pub limits: Limits,
-    views: Mutex<HashMap<String, Arc<ServedDataset>>>,
+    /// The views of the datasets asked for lately, at most [`MAX_VIEWS`]:
+    /// memory does not grow with the number of datasets in the catalogue.
+    views: Mutex<lru::LruCache<String, Arc<ServedDataset>>>,
     /// The catalogue's change token at each dataset's last version check.
-    checked: Mutex<HashMap<String, (u64, std::time::Instant)>>,
+    checked: Mutex<lru::LruCache<String, (u64, std::time::Instant)>>,
 }
+
+/// Dataset views kept at most. A view is the dataset's definition, slice
+/// list, DDS and DAS (a few MB for 10^5 slices) and its tile lookups; one
+/// that was dropped is built again in one to a few tens of ms.
+pub const MAX_VIEWS: usize = 256;
 
 /// The longest a served view may lag behind the catalogue when the
 /// catalogue's change token did not move (see
@@ -154,7 +161,8 @@ pub struct Plan {
 
 impl Archive {
     pub fn new(catalogue: Arc<dyn Catalogue>, pool: Pool, tiles: Arc<dyn TileStore>, limits: Limits) -> Self {
-        Archive { catalogue, pool, tiles, limits, views: Mutex::new(HashMap::new()), checked: Mutex::new(HashMap::new()) }
+        let n = std::num::NonZeroUsize::new(MAX_VIEWS).expect("MAX_VIEWS > 0");
+        Archive { catalogue, pool, tiles, limits, views: Mutex::new(lru::LruCache::new(n)), checked: Mutex::new(lru::LruCache::new(n)) }
     }
 
     /// The current view of a dataset: from memory when the catalogue's
@@ -178,7 +186,7 @@ impl Archive {
         let v = self.dataset_checked(name, not_found).await?;
         if let Some(tok) = token {
             // The token read before the check: a commit since changes it.
-            self.checked.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), (tok, std::time::Instant::now()));
+            self.checked.lock().unwrap_or_else(|p| p.into_inner()).put(name.to_string(), (tok, std::time::Instant::now()));
         }
         Ok(v)
     }
@@ -190,7 +198,7 @@ impl Archive {
         metrics::histogram!("tessera_catalogue_query_seconds", "op" => "dataset_version").record(t.elapsed().as_secs_f64());
         let cached = |state| self.views.lock().unwrap_or_else(|p| p.into_inner()).get(name).filter(|v| v.dataset.state() == state).cloned();
         let Some(state) = current? else {
-            self.views.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+            self.views.lock().unwrap_or_else(|p| p.into_inner()).pop(name);
             return Err(not_found());
         };
         if let Some(v) = cached(state) {
@@ -218,7 +226,7 @@ impl Archive {
                 return Err(ArchiveError::Unavailable(format!("dataset {name} is changing too fast to be read; retry")));
             }
         };
-        self.views.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), v.clone());
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).put(name.to_string(), v.clone());
         Ok(v)
     }
 
