@@ -130,6 +130,10 @@ fn the_dataset_page_shows_metadata_a_map_and_the_subset_builder() {
     let (s, head, _) = http_request("GET", &nc, &[]);
     assert_eq!((s, header(&head, "content-type")), (200, Some("application/x-netcdf")));
 
+    // The access links name the same download first.
+    assert_eq!(attr_after(&page, "id=\"latest-nc\"", "href").as_deref(), Some(nc.as_str()));
+    assert!(page.contains("NetCDF: sst at 2010-01-03T12:00:00Z ("), "the download named");
+
     // The picked time and colours are the map's.
     let (_, _, page) = get(&format!("{}/datasets/acc?layer=chl&t=0&style=magma", f.base));
     let src = attr_after(&page, "id=\"map\"", "src").unwrap();

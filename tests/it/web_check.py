@@ -216,6 +216,18 @@ def with_javascript(lat, lon, times, sst):
         assert d.find_element(By.ID, "opendap-url").text == BASE + "/dap/acc"
         assert d.find_element(By.TAG_NAME, "h1").text == "test source"
 
+        # The first NetCDF link on the page is the map's variable at the
+        # map's step, and downloads the source's values.
+        first_nc = next(a.get_attribute("href") for a in d.find_elements(By.TAG_NAME, "a") if ".nc?" in (a.get_attribute("href") or ""))
+        assert first_nc == d.find_element(By.ID, "latest-nc").get_attribute("href"), first_nc
+        with urllib.request.urlopen(first_nc) as r:
+            body = r.read()
+        assert body[:3] == b"CDF", body[:8]
+        with netCDF4.Dataset("latest.nc", mode="r", memory=body) as nc:
+            nc.set_auto_mask(False)
+            assert np.array_equal(nc["sst"][:].view("u4"), sst[2:3].view("u4")), "the latest .nc differs from the source"
+        print(f"the page's first .nc link: the source's last step, {len(body)} bytes")
+
         box = d.find_element(By.ID, "map-box")
         bbox = [float(v) for v in box.get_attribute("data-bbox").split(",")]
         assert box.get_attribute("data-crs") == "CRS:84"

@@ -292,8 +292,22 @@ pub(super) async fn dataset(State(st): State<AppState>, headers: HeaderMap, Path
         None => subset::build(&served, &request, st.archive.limits.max_response_bytes),
     };
     let dap_url = format!("{}/dap/{}", super::stac::base_url(&headers), served.dataset.def.name);
-    let page = pages::DatasetPage { served: &served, summary: &summary, layers: &layers, map, request, built, dap_url };
+    let latest_nc = latest_download(&st, &served, &map, &dap_url);
+    let page = pages::DatasetPage { served: &served, summary: &summary, layers: &layers, map, request, built, dap_url, latest_nc };
     html_response(StatusCode::OK, pages::layout(&served.dataset.def.title, pages::dataset(&page)).into_string())
+}
+
+/// The `.nc` of the builder's default (the map's variable at its step),
+/// named for the page's access links, when it is within the size limit.
+fn latest_download(st: &AppState, served: &crate::archive::ServedDataset, map: &pages::MapChoice, dap_url: &str) -> Option<(String, String)> {
+    let (r, _) = subset_request(served, "", map);
+    let b = subset::build(served, &r, st.archive.limits.max_response_bytes).ok().filter(|b| !b.over_limit())?;
+    let url = subset::links(dap_url, &b).into_iter().find(|(label, _)| label.starts_with("NetCDF-3"))?.1;
+    let what = match r.start.as_str() {
+        "" => format!("{} ({})", r.vars.join(", "), catalog::human_bytes(b.bytes)),
+        t => format!("{} at {t} ({})", r.vars.join(", "), catalog::human_bytes(b.bytes)),
+    };
+    Some((what, url))
 }
 
 /// `GET /datasets/{name}/subset`: the builder's answer alone (size, links,

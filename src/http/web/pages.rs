@@ -266,6 +266,9 @@ pub struct DatasetPage<'a> {
     pub built: Result<Built, String>,
     /// `http://host/dap/<name>`.
     pub dap_url: String,
+    /// A NetCDF download of the map's variable at its step, when within
+    /// the size limit: `(what, url)`.
+    pub latest_nc: Option<(String, String)>,
 }
 
 pub fn dataset(p: &DatasetPage<'_>) -> Markup {
@@ -292,6 +295,7 @@ pub fn dataset(p: &DatasetPage<'_>) -> Markup {
         div.access {
             p { "OPeNDAP URL: " code #opendap-url { (p.dap_url) } " " button.copy type="button" data-copy="#opendap-url" { "Copy" } }
             p.links {
+                @if let Some((what, url)) = &p.latest_nc { a #latest-nc href=(url) { "NetCDF: " (what) } }
                 a href={ "/dap/" (name) ".html" } { "DAP2 request form" }
                 a href={ "/dap/" (name) ".info" } { "info" }
                 a href={ "/dap/" (name) ".dds" } { "DDS" }
