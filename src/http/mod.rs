@@ -59,6 +59,41 @@ pub struct AppState {
     pub catalogue_ready: Arc<std::sync::RwLock<Result<(), String>>>,
     /// The web catalogue's dataset summaries, per dataset version.
     summaries: Arc<web::Summaries>,
+    /// Documents about every dataset (WMS capabilities, STAC collections),
+    /// kept with the catalogue state and address they were made for.
+    listings: Arc<Listings>,
+}
+
+/// A document about every dataset, by kind, with the key it was made for:
+/// the catalogue's state (every dataset's name, id and version) and the
+/// address the client used. Made again only when the key moves, so a
+/// catalogue of thousands of datasets does not rebuild thousands of views
+/// for each request (the archive keeps a bounded number of them).
+#[derive(Default)]
+pub(crate) struct Listings {
+    kept: std::sync::Mutex<std::collections::HashMap<&'static str, (u64, Arc<String>)>>,
+}
+
+impl Listings {
+    /// The key of a listing: the catalogue's state and the address.
+    pub(crate) async fn key(&self, st: &AppState, address: &str) -> Result<u64, crate::catalogue::CatalogueError> {
+        use std::hash::{Hash, Hasher};
+        let states = st.archive.catalogue.dataset_states().await?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        address.hash(&mut h);
+        for (name, v) in &states {
+            (name, v.id, v.version).hash(&mut h);
+        }
+        Ok(h.finish())
+    }
+
+    pub(crate) fn get(&self, kind: &'static str, key: u64) -> Option<Arc<String>> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner()).get(kind).filter(|(k, _)| *k == key).map(|(_, d)| d.clone())
+    }
+
+    pub(crate) fn put(&self, kind: &'static str, key: u64, doc: String) {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner()).insert(kind, (key, Arc::new(doc)));
+    }
 }
 
 impl AppState {
@@ -72,6 +107,7 @@ impl AppState {
             waiting: Arc::default(),
             catalogue_ready: Arc::new(std::sync::RwLock::new(Ok(()))),
             summaries: Arc::default(),
+            listings: Arc::default(),
         }
     }
 

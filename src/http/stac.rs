@@ -89,7 +89,11 @@ impl IntoResponse for StacError {
 }
 
 fn document(content_type: &'static str, v: &Value) -> Response {
-    let mut r = v.to_string().into_response();
+    text_document(content_type, v.to_string())
+}
+
+fn text_document(content_type: &'static str, body: String) -> Response {
+    let mut r = body.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
@@ -141,16 +145,25 @@ pub(super) async fn conformance() -> Response {
 /// Every dataset the archive can serve now; one that cannot be opened is
 /// left out (and logged) rather than failing the whole listing.
 async fn served_datasets(st: &AppState) -> Result<Vec<Arc<ServedDataset>>, StacError> {
+    Ok(served_datasets_whole(st).await?.0)
+}
+
+/// [`served_datasets`], and whether none was left out.
+async fn served_datasets_whole(st: &AppState) -> Result<(Vec<Arc<ServedDataset>>, bool), StacError> {
     st.check_catalogue()?;
     let datasets = st.archive.catalogue.datasets().await.map_err(ArchiveError::from)?;
     let mut out = Vec::with_capacity(datasets.len());
+    let mut whole = true;
     for d in datasets {
         match st.archive.dataset(d.def.name.as_str()).await {
             Ok(s) => out.push(s),
-            Err(e) => tracing::warn!(dataset = %d.def.name, error = %e, "left out of the STAC collections"),
+            Err(e) => {
+                tracing::warn!(dataset = %d.def.name, error = %e, "left out of the STAC collections");
+                whole = false;
+            }
         }
     }
-    Ok(out)
+    Ok((out, whole))
 }
 
 /// One dataset by its collection id; an unknown one is 404.
@@ -165,7 +178,13 @@ async fn served(st: &AppState, name: &str) -> Result<Arc<ServedDataset>, StacErr
 /// `GET /stac/collections`.
 pub(super) async fn collections(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, StacError> {
     let base = base_url(&headers);
-    let all = served_datasets(&st).await?;
+    st.check_catalogue()?;
+    // Made again only when a dataset changed (see `super::Listings`).
+    let key = st.listings.key(&st, &base).await.map_err(ArchiveError::from)?;
+    if let Some(doc) = st.listings.get("stac", key) {
+        return Ok(text_document(JSON, doc.as_str().to_string()));
+    }
+    let (all, whole) = served_datasets_whole(&st).await?;
     let stac = format!("{base}/stac");
     let doc = json!({
         "collections": all.iter().map(|s| collection_doc(&base, s)).collect::<Vec<_>>(),
@@ -174,8 +193,12 @@ pub(super) async fn collections(State(st): State<AppState>, headers: HeaderMap) 
             link("root", stac.clone(), JSON),
             link("parent", stac, JSON),
         ],
-    });
-    Ok(document(JSON, &doc))
+    })
+    .to_string();
+    if whole {
+        st.listings.put("stac", key, doc.clone());
+    }
+    Ok(text_document(JSON, doc))
 }
 
 /// `GET /stac/collections/{dataset}`.

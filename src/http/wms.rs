@@ -398,13 +398,20 @@ async fn capabilities(st: &AppState, headers: &axum::http::HeaderMap) -> Result<
     st.check_catalogue().map_err(unavailable)?;
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let url = format!("http://{host}/wms");
+    let key = st.listings.key(st, &url).await.map_err(|e| ServiceException::failed(503, e.to_string()))?;
+    if let Some(doc) = st.listings.get("wms", key) {
+        return Ok(xml(doc.as_str().to_string()));
+    }
     let datasets = st.archive.catalogue.datasets().await.map_err(|e| ServiceException::failed(503, e.to_string()))?;
     let mut layers = Vec::new();
+    // A document that left a dataset out for a passing fault is not kept.
+    let mut whole = true;
     for d in datasets {
         let served = match st.archive.dataset(d.def.name.as_str()).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(dataset = %d.def.name, error = %e, "left out of the WMS capabilities");
+                whole = false;
                 continue;
             }
         };
@@ -414,9 +421,16 @@ async fn capabilities(st: &AppState, headers: &axum::http::HeaderMap) -> Result<
         }
     }
     let doc = wms::capabilities(&url, "tessera", &layers);
+    if whole {
+        st.listings.put("wms", key, doc.clone());
+    }
+    Ok(xml(doc))
+}
+
+fn xml(doc: String) -> Response {
     let mut r = doc.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
-    Ok(r)
+    r
 }
 
 /// The layers of one dataset: its data variables on its grid.

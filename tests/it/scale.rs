@@ -141,11 +141,20 @@ fn replicas_over_one_postgres_agree_within_two_seconds() {
         dds.lines().find_map(|l| l.trim().strip_prefix("Float64 time[time = ").and_then(|r| r.strip_suffix("];")).and_then(|n| n.parse::<usize>().ok()))
     };
     assert_eq!((steps(&a.base), steps(&b.base)), (Some(3), Some(3)));
+    // Documents about every dataset are kept while nothing changes.
+    let caps = |base: &str| get(base, "/wms?SERVICE=WMS&REQUEST=GetCapabilities").2;
+    let collections = |base: &str| get(base, "/stac/collections").2;
+    assert!(!caps(&a.base).contains("2010-01-06T12:00:00") && !collections(&a.base).contains("2010-01-06T12:00:00"));
+    assert_eq!(caps(&a.base), caps(&a.base));
 
     // A new slice, ingested by a third process.
     cli.ok(&["ingest", "--dataset", "acc", &later]);
     let took = within_two_seconds("the new slices on both replicas", || steps(&a.base) == Some(6) && steps(&b.base) == Some(6));
     eprintln!("new slices on both replicas after {:.3} s", took.as_secs_f64());
+    // ... and made again when one does.
+    within_two_seconds("the new slices in the WMS capabilities and STAC collections", || {
+        caps(&a.base).contains("2010-01-06T12:00:00") && collections(&a.base).contains("2010-01-06T12:00:00Z")
+    });
 
     // Responses are the same bytes with the same validators everywhere.
     let ce = "/dap/acc.nc?sst%5B0:1:5%5D%5B0:1:599%5D%5B0:1:799%5D";
