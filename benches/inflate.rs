@@ -108,7 +108,7 @@ fn main() {
     };
     let var = VariableDef { name: "sst".into(), dtype: DataType::F32, has_time: true, has_level: false, attrs: vec![], kind: VarKind::Data };
     let data = TypedArray::F32(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[N, N]), values).unwrap());
-    let spec = tessera::store::tile::TileSpec { dataset: &def, var: &var, time: Some(Timestamp(0)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: N, h: N }, overview: 1 };
+    let spec = tessera::store::tile::TileSpec { dataset: &def, var: &var, time: Some(Timestamp(0)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: N, h: N }, overview: 1, any_time: false };
     let (by_tessera, _) = tessera::store::write_new(&dir.path().join("tessera.nc"), |tmp| tessera::store::tile::write_tile(tmp, &spec, &data)).unwrap();
 
     let (raw, want) = chunks(&by_library, "sst");

@@ -196,6 +196,7 @@ async fn write_tiles(pool: &Pool, def: &DatasetDef, var: &VariableDef, ntx: usiz
                     tile,
                     window: w,
                     overview: 1,
+                    any_time: true,
                 };
                 let mut layout = None;
                 let (abs, written) = crate::store::write_new(&abs, |tmp| {

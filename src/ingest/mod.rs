@@ -833,7 +833,7 @@ fn put_tile(
     let (tx, ty) = (tile.tx as u32, tile.ty as u32);
     let rel = tile_rel_path(&def.name, calendar, &var.name, job.time, overview, tx, ty);
     let abs = pool.resolve(&rel)?;
-    let spec = TileSpec { dataset: def, var, time: job.time, time_value: job.time_value, tile, window: win, overview };
+    let spec = TileSpec { dataset: def, var, time: job.time, time_value: job.time_value, tile, window: win, overview, any_time: false };
     // Never let the filesystem fill under libnetcdf/HDF5, whose errors
     // then say only "HDF error": check the room first, for the tile
     // uncompressed plus its header.

@@ -265,8 +265,11 @@ pub struct DatasetDef {
 pub const SYNTHETIC_TIME: &str = "any (synthetic)";
 
 impl DatasetDef {
-    /// The time a tile file of this dataset states (`tessera_time`): the
-    /// slice's date, `static`, or [`SYNTHETIC_TIME`].
+    /// The time the store expects a tile file of this dataset to state
+    /// (`tessera_time`, read where a file has no time key): the slice's
+    /// date, `static`, or, in a synthetic dataset, [`SYNTHETIC_TIME`],
+    /// which its shared files state (tiles ingested into it carry their
+    /// own time key, checked as anywhere).
     pub fn tile_time_text(&self, t: Option<super::Timestamp>) -> String {
         match t {
             _ if self.synthetic => SYNTHETIC_TIME.to_string(),

@@ -74,6 +74,10 @@ pub struct TileSpec<'a> {
     /// 1 for a full-resolution tile, `k` for overview level `k`; `dataset`
     /// is then the overview's (see [`DatasetDef::overview`]).
     pub overview: u32,
+    /// The file stands for every slice of a synthetic dataset (`tessera
+    /// synth`): it states [`crate::model::SYNTHETIC_TIME`] and no time key.
+    /// Tiles ingested into such a dataset state their own time.
+    pub any_time: bool,
 }
 
 fn nc_err(path: &Path) -> impl Fn(netcdf::Error) -> StoreError + '_ {
@@ -247,13 +251,18 @@ pub fn write_tile(path: &Path, spec: &TileSpec<'_>, data: &TypedArray) -> Result
     }
     file.add_attribute("tessera_dataset", ds.name.as_str()).map_err(&err)?;
     file.add_attribute("tessera_variable", var.name.as_str()).map_err(&err)?;
-    file.add_attribute("tessera_time", ds.tile_time_text(spec.time).as_str()).map_err(&err)?;
+    let time_text = match spec.time {
+        _ if spec.any_time => crate::model::SYNTHETIC_TIME.to_string(),
+        None => "static".to_string(),
+        Some(t) => ds.time.show(t),
+    };
+    file.add_attribute("tessera_time", time_text.as_str()).map_err(&err)?;
     file.add_attribute("tessera_tile_x", spec.tile.tx as i32).map_err(&err)?;
     file.add_attribute("tessera_tile_y", spec.tile.ty as i32).map_err(&err)?;
     if spec.overview > 1 {
         file.add_attribute("tessera_overview", spec.overview as i32).map_err(&err)?;
     }
-    if let (Some(t), false) = (spec.time, ds.synthetic) {
+    if let (Some(t), false) = (spec.time, spec.any_time) {
         // The slice key, exactly (milliseconds below 2^53 are exact as a
         // double, which NetCDF-3 can hold): checked when the tile is read.
         file.add_attribute("tessera_time_key", t.0 as f64).map_err(&err)?;

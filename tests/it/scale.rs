@@ -92,6 +92,37 @@ fn synthetic_tiles_serve_the_field_at_every_time_and_only_for_their_dataset() {
     assert!(!page.contains("data-times") && page.contains("name=\"when\""), "no live labels for 2100 steps");
     assert!(page.contains("TIME=2003-01-01T00%3A00%3A00.000Z"), "the map at the date asked for");
     assert!(page.len() < 400_000, "{} bytes", page.len());
+    // A real slice ingested into a synthetic dataset: its tiles state their
+    // own time, checked as anywhere, and serve the source's values.
+    let src = dir.path().join("day100.nc");
+    {
+        let mut f = netcdf::create(&src).unwrap();
+        f.add_dimension("time", 1).unwrap();
+        f.add_dimension("lat", 18).unwrap();
+        f.add_dimension("lon", 36).unwrap();
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", "days since 2000-01-01 00:00:00").unwrap();
+        t.put_attribute("calendar", "standard").unwrap();
+        t.put_values(&[2200.0], ..).unwrap();
+        let mut la = f.add_variable::<f64>("lat", &["lat"]).unwrap();
+        la.put_attribute("units", "degrees_north").unwrap();
+        la.put_values(&(0..18).map(|j| 85.0 - 10.0 * j as f64).collect::<Vec<_>>(), ..).unwrap();
+        let mut lo = f.add_variable::<f64>("lon", &["lon"]).unwrap();
+        lo.put_attribute("units", "degrees_east").unwrap();
+        lo.put_values(&(0..36).map(|i| -175.0 + 10.0 * i as f64).collect::<Vec<_>>(), ..).unwrap();
+        let mut v = f.add_variable::<f32>("tas", &["time", "lat", "lon"]).unwrap();
+        v.put_attribute("_FillValue", -9999.0f32).unwrap();
+        v.put_attribute("units", "K").unwrap();
+        v.put_values(&(0..18 * 36).map(|k| 200.0 + k as f32).collect::<Vec<_>>(), ..).unwrap();
+    }
+    cli.ok(&["ingest", "--dataset", "long", src.to_str().unwrap()]);
+    let (s, _, body) = get(&srv.base, "/dap/long.ascii?tas%5B2100%5D%5B5%5D%5B7%5D");
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(ascii_values(&body), vec![200.0 + (5 * 36 + 7) as f32]);
+    let pool = dir.path().join("pool");
+    let tile = crate::common::files_under(&pool).into_iter().find(|p| p.starts_with("long/2006-01-09")).expect("the ingested tile");
+    let f = netcdf::open(pool.join(tile)).unwrap();
+    assert_eq!(f.attribute("tessera_time").unwrap().value().unwrap(), netcdf::AttributeValue::Str("2006-01-09T00:00:00.000Z".into()));
     srv.terminate();
 
     // The same files for a dataset that is not synthetic: refused, as a

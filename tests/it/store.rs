@@ -93,6 +93,7 @@ fn pool_fixture(format: TileFormat, layouts: bool) -> (Fixture, tempfile::TempDi
             tile: TileIndex { tx: 0, ty: 0 },
             window: Window { x: 0, y: 0, w: NX, h: NY },
             overview: 1,
+            any_time: false,
         };
         let typed = TypedArray::F32(data.clone());
         let (path, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &typed)).unwrap();
@@ -201,7 +202,7 @@ fn direct_reads_equal_library_reads_in_every_format_and_type() {
             });
             let data = tessera::with_typed_array!(data, a => tessera::model::IntoTyped::typed(a.into_shape_with_order(IxDyn(&[nz, ny, nx])).unwrap()));
             let rel = format!("conf/{}/{}.nc", format.name(), v.name);
-            let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(0)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny }, overview: 1 };
+            let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(0)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny }, overview: 1, any_time: false };
             let (path, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &data)).unwrap();
             let layout = inspect::layout(&path, &v.name).unwrap().expect("a layout the direct reader reads");
             let library = TileRef { key: key(&v.name, 0), rel, bytes: w.bytes, checksum: w.checksum, time_text: def.time.show(Timestamp(0)), layout: None };
@@ -288,7 +289,7 @@ fn a_layout_that_is_not_the_files_is_refused() {
     def.tile = TileShape::new(nx, ny).unwrap();
     let v = var("flat", DataType::F32, false);
     let data = values(7.0, &[ny, nx]);
-    let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(1000)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny }, overview: 1 };
+    let spec = TileSpec { dataset: &def, var: &v, time: Some(Timestamp(1000)), time_value: None, tile: TileIndex { tx: 0, ty: 0 }, window: Window { x: 0, y: 0, w: nx, h: ny }, overview: 1, any_time: false };
     let rel = "conf/1000/flat_tile_x0_y0.nc".to_string();
     let (path, w) = write_new(&pool.root().join(&rel), |tmp| write_tile(tmp, &spec, &TypedArray::F32(data.clone()))).unwrap();
     let good = inspect::layout(&path, "flat").unwrap().unwrap();

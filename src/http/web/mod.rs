@@ -277,6 +277,17 @@ fn subset_request(served: &crate::archive::ServedDataset, query: &str, map: &pag
     }
 }
 
+/// The builder's request from the query string (or its default) and its
+/// answer.
+fn build_from(st: &AppState, served: &crate::archive::ServedDataset, query: &str, map: &pages::MapChoice) -> (subset::Request, Result<subset::Built, String>) {
+    let (request, error) = subset_request(served, query, map);
+    let built = match error {
+        Some(e) => Err(e),
+        None => subset::build(served, &request, st.archive.limits.max_response_bytes),
+    };
+    (request, built)
+}
+
 /// `GET /datasets/{name}`: the dataset page.
 pub(super) async fn dataset(State(st): State<AppState>, headers: HeaderMap, Path(name): Path<String>, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
@@ -286,23 +297,25 @@ pub(super) async fn dataset(State(st): State<AppState>, headers: HeaderMap, Path
     };
     let layers = super::wms::layer_infos(&served).unwrap_or_default();
     let map = pages::MapChoice::from_query(&query);
-    let (request, error) = subset_request(&served, &query, &map);
-    let built = match error {
-        Some(e) => Err(e),
-        None => subset::build(&served, &request, st.archive.limits.max_response_bytes),
-    };
+    let (request, built) = build_from(&st, &served, &query, &map);
     let dap_url = format!("{}/dap/{}", super::stac::base_url(&headers), served.dataset.def.name);
-    let latest_nc = latest_download(&st, &served, &map, &dap_url);
+    // The access links' download is the builder's default: the same
+    // answer unless the form asked for another subset.
+    let latest_nc = if matches!(subset::Request::from_query(&query), Ok(None)) {
+        latest_download(&dap_url, &request, &built)
+    } else {
+        let (r, b) = build_from(&st, &served, "", &map);
+        latest_download(&dap_url, &r, &b)
+    };
     let page = pages::DatasetPage { served: &served, summary: &summary, layers: &layers, map, request, built, dap_url, latest_nc };
     html_response(StatusCode::OK, pages::layout(&served.dataset.def.title, pages::dataset(&page)).into_string())
 }
 
-/// The `.nc` of the builder's default (the map's variable at its step),
-/// named for the page's access links, when it is within the size limit.
-fn latest_download(st: &AppState, served: &crate::archive::ServedDataset, map: &pages::MapChoice, dap_url: &str) -> Option<(String, String)> {
-    let (r, _) = subset_request(served, "", map);
-    let b = subset::build(served, &r, st.archive.limits.max_response_bytes).ok().filter(|b| !b.over_limit())?;
-    let url = subset::links(dap_url, &b).into_iter().find(|(label, _)| label.starts_with("NetCDF-3"))?.1;
+/// The `.nc` link of the builder's default (the map's variable at its
+/// step), named for the page's access links, when within the size limit.
+fn latest_download(dap_url: &str, r: &subset::Request, built: &Result<subset::Built, String>) -> Option<(String, String)> {
+    let b = built.as_ref().ok().filter(|b| !b.over_limit())?;
+    let url = subset::links(dap_url, b).into_iter().find(|(label, _)| label.starts_with("NetCDF-3"))?.1;
     let what = match r.start.as_str() {
         "" => format!("{} ({})", r.vars.join(", "), catalog::human_bytes(b.bytes)),
         t => format!("{} at {t} ({})", r.vars.join(", "), catalog::human_bytes(b.bytes)),
@@ -319,11 +332,7 @@ pub(super) async fn subset_fragment(State(st): State<AppState>, headers: HeaderM
         Err(r) => return r,
     };
     let map = pages::MapChoice::from_query(&query);
-    let (request, error) = subset_request(&served, &query, &map);
-    let built = match error {
-        Some(e) => Err(e),
-        None => subset::build(&served, &request, st.archive.limits.max_response_bytes),
-    };
+    let (request, built) = build_from(&st, &served, &query, &map);
     let status = if built.is_ok() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     let dap_url = format!("{}/dap/{}", super::stac::base_url(&headers), served.dataset.def.name);
     html_response(status, pages::subset_result(&dap_url, &name, &request, &built).into_string())
