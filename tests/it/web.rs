@@ -272,7 +272,18 @@ fn a_subset_over_the_size_limit_is_flagged_before_it_is_asked_for() {
 }
 
 #[test]
-fn web_pages_in_headless_chromium() {
+fn web_pages_in_headless_chromium_with_sqlite() {
+    web_pages_in_headless_chromium(None);
+}
+
+#[test]
+fn web_pages_in_headless_chromium_with_postgres() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let Some(url) = rt.block_on(crate::common::postgres_url()) else { return };
+    web_pages_in_headless_chromium(Some(&url));
+}
+
+fn web_pages_in_headless_chromium(catalogue: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let out = command("python3")
@@ -285,7 +296,8 @@ fn web_pages_in_headless_chromium() {
     crate::common::source::write(&acc, &crate::common::source::Spec::default());
     crate::common::source::write_levels(&src.join("levels.nc"));
     let data = dir.path().join("data");
-    let cli = crate::common::Cli::new(&data, &format!("sqlite://{}", data.join("c.db").display()));
+    let cat = catalogue.map_or_else(|| format!("sqlite://{}", data.join("c.db").display()), str::to_string);
+    let cli = crate::common::Cli::new(&data, &cat);
     let s = |n: &str| src.join(n).to_str().unwrap().to_string();
     cli.ok(&["ingest", "--dataset", "acc", "--tile-size", "128x128", &s("acc.nc")]);
     cli.ok(&["ingest", "--dataset", "polar", "--tile-size", "16x16", &s("polar_1.nc"), &s("polar_2.nc")]);
